@@ -1,0 +1,3 @@
+from envkey_hook.cli import main
+
+raise SystemExit(main())
