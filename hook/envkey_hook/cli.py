@@ -1,0 +1,118 @@
+"""Command line: `envkey-hook <command>`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from envkey_hook import __version__
+from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
+
+EXIT_INTERNAL = 3
+
+EXIT_CODES = """\
+exit codes:
+  0  nothing to do, or done
+  1  action taken that needs a follow-up (see the hint), or problems found
+  2  usage, configuration or input error; nothing was deleted
+  3  internal error (a bug in envkey-hook); nothing was deleted
+"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
+    p.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="print errors only")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="show every path removed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envkey-hook",
+        description="Purge stale native-extension builds from uv's cache when their build "
+        "environment (envkey) changes.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"envkey-hook {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="compare lockfile and settings with a git ref and purge stale build state",
+        description="Compare uv.lock and uv's build settings between two states (default: HEAD "
+        "and the work tree). For every source-built package whose envkey changed, remove the "
+        "stale build state from uv's cache and from in-place source trees.",
+        epilog="examples:\n  envkey-hook run\n  envkey-hook run --dry-run -v\n"
+        "  envkey-hook run --from main --to HEAD --json\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(run)
+    run.add_argument("--from", dest="from_ref", default="HEAD", help="baseline git ref (default: HEAD)")
+    run.add_argument("--to", dest="to_ref", default=None, help="target git ref (default: the work tree)")
+    run.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    run.add_argument("--all", action="store_true", help="with no baseline, purge every source-built package")
+    run.add_argument("--lock-timeout", type=float, default=10.0, help="seconds to wait for uv's locks (default: 10)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="reproduce the stale-build bug in a throwaway project and heal it",
+        description="Build a throwaway project in a temporary directory (its own uv cache), show "
+        "the stale build that uv reuses after a runtime bump, run envkey-hook, and show the "
+        "healed build. Needs `uv` and a C compiler.",
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from envkey_hook import gitstate, report
+    from envkey_hook.run import Options, run
+
+    opts = Options(
+        project=args.project,
+        from_ref=args.from_ref,
+        to_ref=args.to_ref or gitstate.WORKTREE,
+        cache_dir=args.cache_dir,
+        dry_run=args.dry_run,
+        all=args.all,
+        lock_timeout=args.lock_timeout,
+    )
+    outcome = run(opts)
+    if args.json:
+        report.render_json([outcome])
+    else:
+        report.render_text([outcome], args.verbose - args.quiet, sys.stdout, sys.stderr)
+    return outcome.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "demo":
+            from envkey_hook.demo import main as demo_main
+
+            return demo_main(keep=args.keep)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ACTION
+    except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
+        print(f"error: internal error: {type(exc).__name__}: {exc} (please report)", file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""Envkeys: everything that decides which build uv makes of a source-built package.
+
+Data flows one way: settings + lock -> envkeys -> changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from envkey_hook.errors import InputError
+from envkey_hook.lockfile import Lock, LockedPackage
+from envkey_hook.settings import Settings
+
+# Sources uv always builds (a local or VCS tree, or an archive that is not a wheel).
+_BUILT_KINDS = ("git", "directory", "editable", "path", "url")
+
+
+@dataclass(frozen=True)
+class EnvKey:
+    """The build inputs of one package, as (label, value) pairs sorted by label."""
+
+    package: str
+    inputs: tuple[tuple[str, str], ...]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.inputs)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One build input of one package that differs between two states."""
+
+    package: str
+    input: str
+    old: str | None
+    new: str | None
+
+    def describe(self) -> str:
+        old = "(none)" if self.old is None else self.old
+        new = "(none)" if self.new is None else self.new
+        return f"{self.package}: {self.input} {old} -> {new}"
+
+
+def is_source_built(pkg: LockedPackage, settings: Settings) -> bool:
+    """Whether uv builds this package from source (so it has an envkey)."""
+    kind = pkg.source_kind
+    if kind == "virtual":
+        return False
+    if kind in ("path", "url") and pkg.source_value.endswith(".whl"):
+        return False
+    if kind in _BUILT_KINDS:
+        return True
+    if pkg.has_sdist and not pkg.has_wheels:
+        return True
+    # A package the user configured a build for is built even when wheels exist
+    # for other platforms.
+    return pkg.has_sdist and pkg.name in configured_packages(settings)
+
+
+def configured_packages(settings: Settings) -> set[str]:
+    """Packages named by any per-package build setting."""
+    return (
+        set(settings.extra_build_dependencies)
+        | set(settings.extra_build_variables)
+        | set(settings.config_settings_package)
+        | set(settings.no_build_isolation_package)
+    )
+
+
+def select_forks(candidates: Sequence[LockedPackage], env: Mapping[str, str]) -> list[LockedPackage]:
+    """The lock entries that apply to this interpreter and platform.
+
+    With several entries (forks), keep those whose `resolution-markers` match
+    `env`; if that does not single one out, every candidate stays relevant.
+    """
+    if len(candidates) <= 1:
+        return list(candidates)
+    from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
+
+    matching = []
+    for pkg in candidates:
+        try:
+            if any(Marker(m).evaluate(dict(env)) for m in pkg.resolution_markers):
+                matching.append(pkg)
+        except (InvalidMarker, UndefinedEnvironmentName):
+            return list(candidates)
+    return matching if len(matching) == 1 else list(candidates)
+
+
+def _format_value(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _runtime_inputs(
+    name: str, lock: Lock, env: Mapping[str, str], settings_file: str, package: str
+) -> list[tuple[str, str]]:
+    forks = select_forks(lock.by_name(name), env)
+    if not forks:
+        raise InputError(
+            settings_file,
+            f"extra-build-dependencies.{package}: match-runtime package '{name}' is not in {lock.path}",
+        )
+    versions = " | ".join(sorted({p.version or "(dynamic)" for p in forks}))
+    sources = " | ".join(sorted({f"{p.source_kind}={p.source_value}" for p in forks}))
+    return [(name, versions), (f"{name} source", sources)]
+
+
+def compute_envkeys(
+    lock: Lock, settings: Settings, env: Mapping[str, str], settings_file: str = "pyproject.toml"
+) -> dict[str, EnvKey]:
+    """Envkeys of every source-built package in the lock, by normalized name."""
+    keys: dict[str, EnvKey] = {}
+    for name in sorted({p.name for p in lock.packages}):
+        own = [p for p in select_forks(lock.by_name(name), env) if is_source_built(p, settings)]
+        if not own:
+            continue
+        inputs: list[tuple[str, str]] = [
+            ("version", " | ".join(sorted({p.version or "(dynamic)" for p in own}))),
+            ("source", " | ".join(sorted({f"{p.source_kind}={p.source_value}" for p in own}))),
+        ]
+        pinned = []
+        for dep in settings.extra_build_dependencies.get(name, []):
+            if dep.match_runtime:
+                inputs += _runtime_inputs(dep.name, lock, env, settings_file, name)
+            else:
+                pinned.append(dep.requirement)
+        if pinned:
+            inputs.append(("extra-build-dependencies", ", ".join(pinned)))
+        for var, value in settings.extra_build_variables.get(name, {}).items():
+            inputs.append((f"extra-build-variables {var}", value))
+        for key, value in settings.effective_config_settings(name).items():
+            inputs.append((f"config-settings {key}", _format_value(value)))
+        keys[name] = EnvKey(name, tuple(sorted(inputs)))
+    return keys
+
+
+def diff_envkeys(old: Mapping[str, EnvKey], new: Mapping[str, EnvKey]) -> list[Change]:
+    """Input-level differences for packages present in `new` (what will be built).
+
+    A source change on its own is reported once (not also as a version change)
+    only when the value really differs; both lines are kept when both moved.
+    """
+    changes: list[Change] = []
+    for name, key in new.items():
+        before = old.get(name)
+        if before is None:
+            continue  # newly added: uv builds it fresh, in a fresh source tree
+        a, b = before.as_dict(), key.as_dict()
+        for label in sorted(set(a) | set(b)):
+            if a.get(label) != b.get(label):
+                changes.append(Change(name, label, a.get(label), b.get(label)))
+    return changes
+
+
+def all_as_changed(keys: Iterable[EnvKey]) -> list[Change]:
+    """`--all`: treat every source-built package as changed."""
+    return [Change(k.package, "no baseline", None, "rebuild") for k in keys]
+
+
+def marker_environment(venv: str | None = None) -> dict[str, str]:
+    """PEP 508 marker values for the interpreter uv will build for.
+
+    The hook often runs in pre-commit's own virtualenv, so when the project's
+    environment exists its `pyvenv.cfg` decides the Python version.
+    """
+    from packaging.markers import default_environment
+
+    env = {k: str(v) for k, v in default_environment().items()}
+    if venv:
+        try:
+            with open(f"{venv}/pyvenv.cfg", encoding="utf-8") as f:
+                cfg = dict(
+                    (k.strip(), v.strip()) for k, _, v in (ln.partition("=") for ln in f) if v
+                )
+        except OSError:
+            return env
+        full = cfg.get("version_info") or cfg.get("version")
+        if full:
+            parts = full.split(".")
+            env["python_full_version"] = ".".join(parts[:3])
+            env["python_version"] = ".".join(parts[:2])
+            env["implementation_version"] = env["python_full_version"]
+    return env

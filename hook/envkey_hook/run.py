@@ -1,0 +1,183 @@
+"""`envkey-hook run`: compare two states of a project, then purge what went stale."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envkey_hook import gitstate
+from envkey_hook.envkey import Change, all_as_changed, compute_envkeys, diff_envkeys, marker_environment
+from envkey_hook.errors import InputError
+from envkey_hook.lockfile import Lock, parse_lock
+from envkey_hook.settings import Settings, load_settings
+
+# A polluted slot or an in-place build means the installed copy may hold the stale binary.
+_NEEDS_REINSTALL = ("polluted-slot", "local-build")
+
+
+@dataclass
+class Options:
+    project: Path
+    from_ref: str = "HEAD"
+    to_ref: str = gitstate.WORKTREE
+    cache_dir: str | None = None
+    dry_run: bool = False
+    all: bool = False
+    lock_timeout: float = 10.0
+
+
+@dataclass
+class Outcome:
+    """What one run found and did, for one project; rendered by `report`."""
+
+    project: str
+    baseline: str
+    target: str
+    changes: list[Change] = field(default_factory=list)
+    removals: list[object] = field(default_factory=list)  # purge.Removal
+    notices: list[object] = field(default_factory=list)  # purge.Notice
+    message: str | None = None  # why nothing was compared, if so
+    busy: str | None = None  # a uv lock that was not free: nothing was deleted
+    dry_run: bool = False
+
+    @property
+    def reinstall(self) -> list[str]:
+        """Packages whose installed copy may be stale: the user must reinstall them."""
+        if self.busy or self.dry_run:
+            return []
+        return sorted({r.package for r in self.removals if r.kind in _NEEDS_REINSTALL})  # type: ignore[attr-defined]
+
+    @property
+    def next_command(self) -> str | None:
+        if self.busy:
+            return "envkey-hook run"  # again, once uv has finished
+        if not self.reinstall:
+            return None
+        return "uv sync " + " ".join(f"--reinstall-package {p}" for p in self.reinstall)
+
+    @property
+    def exit_code(self) -> int:
+        if self.busy or self.reinstall or (self.dry_run and self.removals):
+            return 1
+        return 0
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    lock: Lock
+    settings: Settings
+
+
+def _project_relpath(root: Path, project: Path) -> str:
+    rel = project.relative_to(root).as_posix()
+    return "" if rel == "." else rel
+
+
+def _join(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name
+
+
+def read_state(
+    root: Path, rel: str, read: gitstate.Reader, label: str
+) -> ProjectState | None:
+    """Lock and settings of the project in one state; None when it has no uv.lock."""
+    lock_rel = _join(rel, "uv.lock")
+    data = read(lock_rel)
+    if data is None:
+        return None
+    where = lock_rel if label == gitstate.WORKTREE else f"{label}:{lock_rel}"
+    lock = parse_lock(data, where)
+    settings = load_settings(root, rel, read, os.environ)
+    return ProjectState(lock, settings)
+
+
+def _targets(project_dir: Path, states: list[ProjectState], packages: set[str]) -> list[object]:
+    """Where each affected package's build state can live, from every state's lock."""
+    from envkey_hook.purge import Target
+
+    shas: dict[str, set[str]] = {p: set() for p in packages}
+    dirs: dict[str, set[Path]] = {p: set() for p in packages}
+    for state in states:
+        for pkg in state.lock.packages:
+            if pkg.name not in packages:
+                continue
+            if pkg.source_kind == "git" and "#" in pkg.source_value:
+                shas[pkg.name].add(pkg.source_value.rsplit("#", 1)[1])
+            elif pkg.source_kind in ("directory", "editable"):
+                dirs[pkg.name].add(Path(os.path.normpath(project_dir / pkg.source_value)))
+    return [Target(p, frozenset(shas[p]), frozenset(dirs[p])) for p in sorted(packages)]
+
+
+def run(opts: Options) -> Outcome:
+    """Detect envkey changes between two states and purge their stale build state."""
+    project = opts.project.resolve()
+    root = gitstate.find_repo_root(project)
+    if root is None:
+        raise InputError(project, "not inside a git repository (run `git init`, or pass --project)")
+    rel = _project_relpath(root, project)
+    repo = gitstate.open_repo(root)
+    outcome = Outcome(str(project), opts.from_ref, opts.to_ref, dry_run=opts.dry_run)
+
+    new_read = gitstate.ref_reader(repo, opts.to_ref)
+    if new_read is None:
+        raise InputError(opts.to_ref, "no such state to compare with")
+    new = read_state(root, rel, new_read, opts.to_ref)
+    if new is None:
+        raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
+
+    env = marker_environment(os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv"))
+    settings_file = _join(rel, "pyproject.toml")
+    new_keys = compute_envkeys(new.lock, new.settings, env, settings_file)
+
+    old_read = gitstate.ref_reader(repo, opts.from_ref)
+    old = read_state(root, rel, old_read, opts.from_ref) if old_read else None
+    if old is None:
+        if not opts.all:
+            outcome.message = (
+                f"no baseline: {_join(rel, 'uv.lock')} is not in {opts.from_ref}; "
+                "nothing compared (pass --all to purge every source-built package)"
+            )
+            return outcome
+        outcome.changes = all_as_changed(new_keys.values())
+        states = [new]
+    else:
+        old_keys = compute_envkeys(old.lock, old.settings, env, settings_file)
+        outcome.changes = diff_envkeys(old_keys, new_keys)
+        states = [old, new]
+
+    affected = {c.package for c in outcome.changes}
+    if not affected:
+        return outcome
+    _purge(outcome, opts, project, root, states, new.settings, affected)
+    return outcome
+
+
+def _purge(
+    outcome: Outcome,
+    opts: Options,
+    project: Path,
+    root: Path,
+    states: list[ProjectState],
+    settings: Settings,
+    affected: set[str],
+) -> None:
+    from envkey_hook import purge
+    from envkey_hook.cachedir import resolve_cache_dir
+    from envkey_hook.locks import LockBusy
+    from envkey_hook.remove import AllowedSet
+
+    cache = resolve_cache_dir(opts.cache_dir, settings.cache_dir, os.environ, Path.cwd())
+    targets = _targets(project, states, affected)
+    removals, notices = purge.plan(cache, targets, root)  # type: ignore[arg-type]
+    outcome.removals, outcome.notices = list(removals), list(notices)
+    if opts.dry_run or not removals:
+        return
+    allowed = AllowedSet(cache=cache, repo=root)
+    try:
+        result = purge.execute(removals, cache, allowed, lock_timeout=opts.lock_timeout)
+    except LockBusy as busy:
+        outcome.busy = str(busy)
+        return
+    outcome.removals = list(result.removed)
+    outcome.notices += [purge.Notice(r.package, r.path, f"refused: {why}") for r, why in result.refused]
