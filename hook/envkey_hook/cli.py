@@ -65,7 +65,80 @@ def build_parser() -> argparse.ArgumentParser:
         "healed build. Needs `uv` and a C compiler.",
     )
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    _add_hook_commands(sub)
     return parser
+
+
+# --- git hook commands (issue 3): `hook`, `install`, `uninstall` ---------------------------
+
+_HOOK_TYPES = ("pre-commit", "post-checkout", "post-merge", "post-rewrite")  # githooks.HOOK_TYPES
+
+
+def _add_hook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hook = sub.add_parser(
+        "hook",
+        help="run from a git hook or pre-commit: work out both states, then `run` per project",
+        description="Work out baseline and target from what git (argv, stdin) or pre-commit "
+        "(PRE_COMMIT_* variables; STAGE inferred when omitted) passed, then check every uv "
+        "project whose uv.lock, pyproject.toml or uv.toml changed. Reports and exits 0 "
+        "unless --strict: a hook never fails a checkout for envkey-hook's own reasons.",
+        epilog="examples:\n  envkey-hook hook post-checkout <prev> <new> 1\n"
+        "  envkey-hook hook    (under pre-commit)\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hook.add_argument(
+        "--strict", action="store_true", help="exit non-zero on errors and when a follow-up is due"
+    )
+    hook.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
+    hook.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+    hook.add_argument("-q", "--quiet", action="count", default=0, help="print errors only")
+    hook.add_argument(
+        "-v", "--verbose", action="count", default=0, help="say why nothing was done, list paths"
+    )
+    hook.add_argument(
+        "hook_args",
+        nargs=argparse.REMAINDER,
+        metavar="STAGE [ARGS...]",
+        help=f"one of {', '.join(_HOOK_TYPES)}, then the hook's own arguments",
+    )
+    for name, verb in (("install", "install"), ("uninstall", "remove")):
+        p = sub.add_parser(
+            name,
+            help=f"{verb} plain git hooks that run `envkey-hook hook` (without pre-commit)",
+            description=f"{verb.capitalize()} hook scripts in the directory git runs hooks from "
+            "(core.hooksPath, or the common git dir for worktrees). An existing hook is kept as "
+            "<type>.pre-envkey-hook and runs first; hooks written by pre-commit are refused.",
+        )
+        p.add_argument(
+            "-t",
+            "--hook-type",
+            action="append",
+            choices=_HOOK_TYPES,
+            dest="hook_types",
+            help="hook type, repeatable (default: all four)",
+        )
+        if name == "install":
+            p.add_argument("--strict", action="store_true", help="make the hooks run with --strict")
+
+
+def _hook_command(args: argparse.Namespace) -> int:
+    from envkey_hook import githooks, stages
+
+    if args.command == "hook":
+        return stages.run_hook(
+            args.hook_args,
+            strict=args.strict,
+            cache_dir=args.cache_dir,
+            dry_run=args.dry_run,
+            verbosity=args.verbose - args.quiet,
+        )
+    types = args.hook_types or _HOOK_TYPES
+    if args.command == "install":
+        return githooks.install(types, strict=args.strict)
+    return githooks.uninstall(types)
+
+
+# --- end of git hook commands --------------------------------------------------------------
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -102,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from envkey_hook.demo import main as demo_main
 
             return demo_main(keep=args.keep)
+        if args.command in ("hook", "install", "uninstall"):
+            return _hook_command(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -130,8 +130,8 @@ def compute_envkeys(
             inputs.append(("extra-build-dependencies", ", ".join(pinned)))
         for var, value in settings.extra_build_variables.get(name, {}).items():
             inputs.append((f"extra-build-variables {var}", value))
-        for key, value in settings.effective_config_settings(name).items():
-            inputs.append((f"config-settings {key}", _format_value(value)))
+        for key, setting in settings.effective_config_settings(name).items():
+            inputs.append((f"config-settings {key}", _format_value(setting)))
         keys[name] = EnvKey(name, tuple(sorted(inputs)))
     return keys
 

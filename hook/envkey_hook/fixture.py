@@ -48,9 +48,32 @@ static PyObject *flavor(PyObject *self, PyObject *args) {
     return PyUnicode_FromString(EXT_FLAVOR);
 }
 
+/* The runtime header's variant (absent from headers of older fixtures). */
+#ifndef RTLIB_VARIANT
+#define RTLIB_VARIANT ""
+#endif
+
+static PyObject *runtime_variant(PyObject *self, PyObject *args) {
+    return PyUnicode_FromString(RTLIB_VARIANT);
+}
+
+/* EXT_TAG is set by `build_ext --define=EXT_TAG=7` (distutils appends "=1"). */
+#define EXT_STR_(x) #x
+#define EXT_STR(x) EXT_STR_(x)
+
+static PyObject *tag(PyObject *self, PyObject *args) {
+#ifdef EXT_TAG
+    return PyUnicode_FromString(EXT_STR(EXT_TAG));
+#else
+    return PyUnicode_FromString("none");
+#endif
+}
+
 static PyMethodDef methods[] = {
-    {"built_against", built_against, METH_NOARGS, "Runtime version this binary was compiled against."},
+    {"built_against", built_against, METH_NOARGS, "Runtime version compiled against."},
     {"flavor", flavor, METH_NOARGS, "EXT_FLAVOR seen at compile time."},
+    {"runtime_variant", runtime_variant, METH_NOARGS, "Runtime header variant."},
+    {"tag", tag, METH_NOARGS, "EXT_TAG macro as compiled (raw)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -73,7 +96,15 @@ dependencies = ["rtlib"]
 packages = ["extpkg"]
 """
 
-_EXT_INIT = "from extpkg._ext import built_against, flavor\n"
+_EXT_INIT = """\
+from extpkg import _ext
+from extpkg._ext import built_against, flavor, runtime_variant
+
+
+def tag():
+    \"\"\"EXT_TAG given as `build_ext --define=EXT_TAG=7` at compile time, or "none".\"\"\"
+    return _ext.tag().split("=")[0]
+"""
 
 
 def _record_line(name: str, data: bytes) -> str:
@@ -81,19 +112,30 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest.decode()},{len(data)}"
 
 
-def runtime_wheel(dest: Path, version: str, name: str = RUNTIME_NAME) -> Path:
-    """Write a pure-Python wheel of the runtime whose header carries `version`."""
+def runtime_wheel(dest: Path, version: str, name: str = RUNTIME_NAME, variant: str = "") -> Path:
+    """Write a pure-Python wheel of the runtime whose header carries `version`.
+
+    `variant` (e.g. the index it is published on) goes into the header as
+    RTLIB_VARIANT and into `rtlib.__variant__`, so two wheels of one version
+    from two indexes compile differently.
+    """
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": (
             "import os\n"
             f"__version__ = {version!r}\n"
+            f"__variant__ = {variant!r}\n"
             "def get_include():\n"
             "    return os.path.join(os.path.dirname(__file__), 'include')\n"
         ).encode(),
-        f"{name}/include/rtlib.h": f'#define RTLIB_VERSION "{version}"\n'.encode(),
+        f"{name}/include/rtlib.h": (
+            f'#define RTLIB_VERSION "{version}"\n#define RTLIB_VARIANT "{variant}"\n'
+        ).encode(),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: envkey-hook\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: envkey-hook\n"
+            b"Root-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = [_record_line(n, d) for n, d in files.items()] + [f"{dist}/RECORD,,"]
     files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
@@ -127,10 +169,7 @@ def ext_source_dir(dest: Path, version: str = "0.1", name: str = EXT_NAME) -> Pa
 def ext_sdist(dest: Path, version: str = "0.1", name: str = EXT_NAME) -> Path:
     """Write the extension as an sdist archive `<name>-<version>.tar.gz`."""
     base = f"{name.replace('-', '_')}-{version}"
-    pkg_info = (
-        "Metadata-Version: 2.2\n"
-        f"Name: {name}\nVersion: {version}\nRequires-Dist: rtlib\n"
-    )
+    pkg_info = f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\nRequires-Dist: rtlib\n"
     members = {**ext_files(version, name), "PKG-INFO": pkg_info}
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{base}.tar.gz"
@@ -152,8 +191,15 @@ def project_pyproject(
     sources: str = "",
     extra_uv: str = "",
     match_runtime: bool = True,
+    requires_python: str = ">=3.9",
+    dependency_metadata: bool = True,
 ) -> str:
-    """A project wired like the uv#16850 scenario."""
+    """A project wired like the uv#16850 scenario.
+
+    `dependency_metadata` declares extpkg's metadata statically; turn it off for
+    a local sdist archive (uv then wants the archive's hash, which it only
+    records when it reads the archive's own metadata).
+    """
     ebd = (
         "[tool.uv.extra-build-dependencies]\n"
         f'{EXT_NAME} = [{{ requirement = "{RUNTIME_NAME}", match-runtime = true }}]\n'
@@ -161,11 +207,17 @@ def project_pyproject(
         else ""
     )
     links = ", ".join(f'"{p}"' for p in find_links)
+    metadata = (
+        f'\n[[tool.uv.dependency-metadata]]\nname = "{EXT_NAME}"\nversion = "0.1"\n'
+        'requires-dist = ["rtlib"]\n'
+        if dependency_metadata
+        else ""
+    )
     return (
         "[project]\n"
         'name = "demo-app"\n'
         'version = "0.1.0"\n'
-        'requires-python = ">=3.9"\n'
+        f'requires-python = "{requires_python}"\n'
         f'dependencies = ["{RUNTIME_NAME}=={runtime_version}", "{ext_requirement}", "setuptools"]\n'
         "\n[tool.uv]\n"
         "package = false\n"
@@ -174,18 +226,17 @@ def project_pyproject(
         f"{extra_uv}"
         "\n"
         f"{ebd}"
-        "\n[[tool.uv.dependency-metadata]]\n"
-        f'name = "{EXT_NAME}"\n'
-        'version = "0.1"\n'
-        'requires-dist = ["rtlib"]\n'
+        f"{metadata}"
         f"{sources}"
     )
 
 
-def write_runtime_wheels(dest: Path, versions: tuple[str, ...] = ("1.0", "2.0")) -> Path:
+def write_runtime_wheels(
+    dest: Path, versions: tuple[str, ...] = ("1.0", "2.0"), variant: str = ""
+) -> Path:
     """A find-links directory holding the runtime in each version."""
     for v in versions:
-        runtime_wheel(dest, v)
+        runtime_wheel(dest, v, variant=variant)
     return dest
 
 

@@ -7,6 +7,7 @@ import sys
 from collections import defaultdict
 from typing import Any, TextIO
 
+from envkey_hook.purge import Removal
 from envkey_hook.run import Outcome
 
 JSON_SCHEMA_VERSION = 1
@@ -28,7 +29,7 @@ def human_size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _counts(removals: list[Any]) -> str:
+def _counts(removals: list[Removal]) -> str:
     by_kind: dict[str, int] = defaultdict(int)
     for r in removals:
         by_kind[r.kind] += 1
@@ -50,7 +51,7 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
         if not quiet:
             for c in o.changes:
                 print(c.describe(), file=out)
-        by_pkg: dict[str, list[Any]] = defaultdict(list)
+        by_pkg: dict[str, list[Removal]] = defaultdict(list)
         for r in o.removals:
             by_pkg[r.package].append(r)
         verb = "Would remove" if o.dry_run or o.busy else "Removed"
@@ -66,7 +67,7 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
         if o.changes and not o.removals and not o.busy and not quiet:
             print("No stale build state in the cache", file=out)
         for n in o.notices:
-            print(f"warning: {n.package}: {n.path}: {n.message}", file=err)  # type: ignore[attr-defined]
+            print(f"warning: {n.package}: {n.path}: {n.message}", file=err)
         if o.busy:
             print(f"error: {o.busy}; nothing was deleted", file=err)
         if o.next_command and not quiet:
@@ -98,10 +99,10 @@ def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
                         "bytes": r.size,
                         "detail": r.detail,
                     }
-                    for r in o.removals  # type: ignore[attr-defined]
+                    for r in o.removals
                 ],
                 "notices": [
-                    {"package": n.package, "path": str(n.path), "message": n.message}  # type: ignore[attr-defined]
+                    {"package": n.package, "path": str(n.path), "message": n.message}
                     for n in o.notices
                 ],
                 "next_command": o.next_command,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envkey_hook import gitstate
 from envkey_hook.envkey import Change, all_as_changed, compute_envkeys, diff_envkeys, marker_environment
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, parse_lock
 from envkey_hook.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from envkey_hook.purge import Notice, Removal, Target
 
 # A polluted slot or an in-place build means the installed copy may hold the stale binary.
 _NEEDS_REINSTALL = ("polluted-slot", "local-build")
@@ -35,8 +39,8 @@ class Outcome:
     baseline: str
     target: str
     changes: list[Change] = field(default_factory=list)
-    removals: list[object] = field(default_factory=list)  # purge.Removal
-    notices: list[object] = field(default_factory=list)  # purge.Notice
+    removals: list[Removal] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     message: str | None = None  # why nothing was compared, if so
     busy: str | None = None  # a uv lock that was not free: nothing was deleted
     dry_run: bool = False
@@ -46,7 +50,7 @@ class Outcome:
         """Packages whose installed copy may be stale: the user must reinstall them."""
         if self.busy or self.dry_run:
             return []
-        return sorted({r.package for r in self.removals if r.kind in _NEEDS_REINSTALL})  # type: ignore[attr-defined]
+        return sorted({r.package for r in self.removals if r.kind in _NEEDS_REINSTALL})
 
     @property
     def next_command(self) -> str | None:
@@ -92,7 +96,7 @@ def read_state(
     return ProjectState(lock, settings)
 
 
-def _targets(project_dir: Path, states: list[ProjectState], packages: set[str]) -> list[object]:
+def _targets(project_dir: Path, states: list[ProjectState], packages: set[str]) -> list[Target]:
     """Where each affected package's build state can live, from every state's lock."""
     from envkey_hook.purge import Target
 
@@ -169,7 +173,7 @@ def _purge(
 
     cache = resolve_cache_dir(opts.cache_dir, settings.cache_dir, os.environ, Path.cwd())
     targets = _targets(project, states, affected)
-    removals, notices = purge.plan(cache, targets, root)  # type: ignore[arg-type]
+    removals, notices = purge.plan(cache, targets, root)
     outcome.removals, outcome.notices = list(removals), list(notices)
     if opts.dry_run or not removals:
         return

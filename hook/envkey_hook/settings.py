@@ -1,11 +1,37 @@
-"""uv's build settings, read from every layer uv reads and merged as uv merges them."""
+"""uv's build settings, read from every layer uv reads and merged as uv merges them.
+
+Checked against uv's source (crates/uv/src/lib.rs, uv-settings, uv-dirs) and uv 0.13.9:
+
+- Project layer: the FIRST directory, walking up from the workspace root, that has a
+  `uv.toml` or a `pyproject.toml` with a `[tool.uv]` table wins alone; files further up
+  are not merged in. uv starts at the workspace root, so pass that (the directory of
+  `uv.lock`): a member's own `[tool.uv]` is never read for these settings.
+- Then the user file, then ONE system file; `UV_CONFIG_FILE` replaces all three;
+  `UV_NO_CONFIG` drops all three, the project's `[tool.uv]` included;
+  `UV_NO_SYSTEM_CONFIG` drops the system file.
+- A relative `cache-dir` is kept as written by uv and made absolute against uv's working
+  directory when used (not against the file's directory).
+- Where uv only warns about a `pyproject.toml` it cannot parse and walks on, we raise
+  InputError instead: an ignored `[tool.uv]` is a mistake worth stopping for.
+"""
 
 from __future__ import annotations
 
+import ntpath
+import os
+import posixpath
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Optional, Union
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Optional, Union
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from envkey_hook import tomlcompat
+from envkey_hook.errors import InputError
 
 ConfigValue = Union[str, list[str]]
 # Reads a file of the project at the state being examined (a git ref or the
@@ -13,10 +39,15 @@ ConfigValue = Union[str, list[str]]
 # Returns None when the file does not exist in that state.
 ProjectReader = Callable[[str], Optional[bytes]]
 
+# clap's BoolishValueParser and uv's parse_boolish_environment_variable (case-insensitive).
+_TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
+_FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class ExtraBuildDep:
-    requirement: str  # PEP 508 string as written (for match-runtime: the bare name)
+    requirement: str  # PEP 508 string as written (match-runtime ones carry no version/URL)
     name: str  # normalized name of the requirement
     match_runtime: bool = False
 
@@ -31,15 +62,69 @@ class Settings:
     extra_build_variables: dict[str, dict[str, str]] = field(default_factory=dict)
     config_settings: dict[str, ConfigValue] = field(default_factory=dict)
     config_settings_package: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
-    cache_dir: str | None = None  # as configured, made absolute against the file's directory
-    files: list[str] = field(default_factory=list)  # the files that were read, highest first
+    cache_dir: str | None = None  # as configured, made absolute against uv's working directory
+    files: list[str] = field(default_factory=list)  # the files that set settings, highest first
 
     def effective_config_settings(self, package: str) -> dict[str, ConfigValue]:
-        """`config-settings` merged with `config-settings-package.<package>`."""
-        raise NotImplementedError
+        """`config-settings-package.<package>` merged with `config-settings`, as uv does.
+
+        The package's values come first; a key in both becomes a list of both.
+        """
+        own = self.config_settings_package.get(canonicalize_name(package))
+        if own is None:
+            return dict(self.config_settings)
+        return _merge_config(own, self.config_settings)
 
     def builds_without_isolation(self, package: str) -> bool:
-        raise NotImplementedError
+        return (
+            self.no_build_isolation or canonicalize_name(package) in self.no_build_isolation_package
+        )
+
+
+def project_config_candidates(project_relpath: str) -> list[str]:
+    """Project-level files uv may read, nearest first, up to the repository root."""
+    parts = list(_rel_parts(project_relpath))
+    out: list[str] = []
+    while True:
+        prefix = "/".join(parts)
+        for name in ("uv.toml", "pyproject.toml"):
+            out.append(f"{prefix}/{name}" if prefix else name)
+        if not parts:
+            return out
+        parts.pop()
+
+
+def user_config_file(env: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """uv's user file (etcetera's base strategy: XDG on macOS too, APPDATA on Windows)."""
+    if platform == "win32":
+        appdata = env.get("APPDATA")
+        if appdata:
+            return ntpath.join(appdata, "uv", "uv.toml")
+        home = env.get("USERPROFILE")
+        if not home:
+            return None
+        return ntpath.join(home, "AppData", "Roaming", "uv", "uv.toml")
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if posixpath.isabs(xdg):  # a relative XDG_CONFIG_HOME is ignored, per the XDG spec
+        return posixpath.join(xdg, "uv", "uv.toml")
+    home = env.get("HOME") or _passwd_home()
+    if not home:
+        return None
+    return posixpath.join(home, ".config", "uv", "uv.toml")
+
+
+def system_config_candidates(env: Mapping[str, str], platform: str = sys.platform) -> list[str]:
+    """Where uv looks for the system file, in order; the first existing one is used."""
+    if platform == "win32":
+        drive = env.get("SYSTEMDRIVE")
+        return [ntpath.join(drive + "\\", "ProgramData", "uv", "uv.toml")] if drive else []
+    dirs = env.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    out = []
+    for entry in dirs.split(":"):
+        if not entry:  # uv stops at the first empty entry
+            break
+        out.append(posixpath.join(entry, "uv", "uv.toml"))
+    return [*out, "/etc/uv/uv.toml"]
 
 
 def load_settings(
@@ -47,6 +132,309 @@ def load_settings(
     project_relpath: str,
     read: ProjectReader,
     env: Mapping[str, str],
+    *,
+    platform: str = sys.platform,
+    cwd: Path | None = None,
 ) -> Settings:
-    """Read and merge uv's settings for the project at `repo_root/project_relpath`."""
-    raise NotImplementedError
+    """Read and merge uv's settings for the project at `repo_root/project_relpath`.
+
+    `project_relpath` should be the workspace root (where uv starts discovery).
+    `cwd` is uv's working directory: relative `UV_CONFIG_FILE` and `cache-dir` values
+    are resolved against it, as uv does.
+    """
+    base = cwd if cwd is not None else Path.cwd()
+    layers: list[_Layer] = []
+    config_file = env.get("UV_CONFIG_FILE")
+    no_config = _env_bool(env, "UV_NO_CONFIG")
+    if config_file is not None:
+        if not config_file:
+            raise InputError("UV_CONFIG_FILE", "empty value")
+        path = os.path.join(base, config_file)
+        data = _read_outside(path)
+        if data is None:  # uv: "failed to open file"
+            raise InputError(path, "no such file (named by UV_CONFIG_FILE)")
+        layers.append(_parse_uv_toml(data, path))
+    elif not no_config:
+        project = _find_project(repo_root, project_relpath, read)
+        if project is not None:
+            layers.append(project)
+        user = user_config_file(env, platform)
+        if user is not None:
+            data = _read_outside(user)
+            if data is not None:
+                layers.append(_parse_uv_toml(data, user))
+        if not _env_bool(env, "UV_NO_SYSTEM_CONFIG"):
+            for candidate in system_config_candidates(env, platform):
+                if os.path.isfile(candidate):
+                    data = _read_outside(candidate)
+                    if data is not None:
+                        layers.append(_parse_uv_toml(data, candidate))
+                    break
+    settings = _merge(layers, base)
+    # UV_NO_BUILD_ISOLATION is the `--no-build-isolation` flag: when true it wins over
+    # every file; false is the same as unset (clap's `flag(false, false)` is None).
+    if _env_bool(env, "UV_NO_BUILD_ISOLATION"):
+        settings.no_build_isolation = True
+        settings.no_build_isolation_package = []
+    return settings
+
+
+@dataclass
+class _Layer:
+    """The build settings of one file, validated and normalized, not yet merged."""
+
+    path: str
+    no_build_isolation: bool | None = None
+    no_build_isolation_package: list[str] = field(default_factory=list)
+    extra_build_dependencies: dict[str, list[ExtraBuildDep]] = field(default_factory=dict)
+    extra_build_variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    config_settings: dict[str, ConfigValue] = field(default_factory=dict)
+    config_settings_package: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
+    cache_dir: str | None = None
+
+
+def _merge(layers: list[_Layer], base: Path) -> Settings:
+    """Combine layers (highest first) with uv's `Combine` rules (uv-settings combine.rs)."""
+    out = Settings(files=[layer.path for layer in layers])
+    isolation: bool | None = None
+    for layer in layers:
+        if isolation is None:
+            isolation = layer.no_build_isolation
+        out.no_build_isolation_package += layer.no_build_isolation_package
+        for name, deps in layer.extra_build_dependencies.items():
+            out.extra_build_dependencies.setdefault(name, []).extend(deps)
+        for name, variables in layer.extra_build_variables.items():
+            merged = out.extra_build_variables.setdefault(name, {})
+            for var, value in variables.items():
+                merged.setdefault(var, value)  # the higher layer keeps its value
+        out.config_settings = _merge_config(out.config_settings, layer.config_settings)
+        for name, config in layer.config_settings_package.items():
+            out.config_settings_package[name] = _merge_config(
+                out.config_settings_package.get(name, {}), config
+            )
+        if out.cache_dir is None and layer.cache_dir is not None:
+            out.cache_dir = os.path.join(base, layer.cache_dir)
+    # BuildIsolation::from_args on the merged values: a `no-build-isolation` set either
+    # way (by the highest layer that sets it) overrides every `no-build-isolation-package`.
+    if isolation is not None:
+        out.no_build_isolation = isolation
+        out.no_build_isolation_package = []
+    return out
+
+
+def _merge_config(
+    high: Mapping[str, ConfigValue], low: Mapping[str, ConfigValue]
+) -> dict[str, ConfigValue]:
+    """uv's ConfigSettings::merge: a key in both becomes the list `high + low`."""
+    out: dict[str, ConfigValue] = dict(high)
+    for key, value in low.items():
+        if key in out:
+            out[key] = _as_list(out[key]) + _as_list(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _as_list(value: ConfigValue) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _find_project(repo_root: Path, project_relpath: str, read: ProjectReader) -> _Layer | None:
+    """The first `uv.toml` or `[tool.uv]`, walking up from the project; None if none."""
+    for relpath in project_config_candidates(project_relpath):
+        layer = _try_file(read(relpath), relpath)
+        if layer is not None:
+            return layer
+    for directory in repo_root.resolve().parents:
+        for name in ("uv.toml", "pyproject.toml"):
+            path = str(directory / name)
+            layer = _try_file(_read_outside(path), path)
+            if layer is not None:
+                return layer
+    return None
+
+
+def _try_file(data: bytes | None, path: str) -> _Layer | None:
+    """A project-level layer, or None when the file is absent or has no `[tool.uv]`."""
+    if data is None:
+        return None
+    if path.replace("\\", "/").rsplit("/", 1)[-1] == "uv.toml":
+        return _parse_uv_toml(data, path)
+    return _parse_pyproject(data, path)
+
+
+def _parse_uv_toml(data: bytes, path: str) -> _Layer:
+    return _Check(path, "").layer(tomlcompat.loads(data, path))
+
+
+def _parse_pyproject(data: bytes, path: str) -> _Layer | None:
+    """The `[tool.uv]` layer of a `pyproject.toml`; None when it has no such table."""
+    doc = tomlcompat.loads(data, path)
+    tool = doc.get("tool")
+    if tool is None:
+        return None
+    if not isinstance(tool, dict):
+        raise InputError(path, f"[tool]: expected a table, got {_type_name(tool)}")
+    table = tool.get("uv")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise InputError(path, f"[tool] uv: expected a table, got {_type_name(table)}")
+    return _Check(path, "[tool.uv] ").layer(table)
+
+
+class _Check:
+    """Validates one file's keys; every failure is one line naming the file and key."""
+
+    def __init__(self, path: str, where: str) -> None:
+        self.path = path
+        self.where = where
+
+    def layer(self, table: Mapping[str, Any]) -> _Layer:
+        out = _Layer(self.path)
+        if "no-build-isolation" in table:
+            out.no_build_isolation = self.expect(
+                table["no-build-isolation"], bool, "no-build-isolation"
+            )
+        key = "no-build-isolation-package"
+        for i, raw in enumerate(self.expect(table.get(key, []), list, key)):
+            out.no_build_isolation_package.append(self.name(raw, f"{key}[{i}]"))
+        key = "extra-build-dependencies"
+        for raw, deps in self.packages(table, key, unique=True).items():
+            where = f"{key}.{raw}"
+            items = self.expect(deps, list, where)
+            name = canonicalize_name(raw)
+            out.extra_build_dependencies[name] = [
+                self.dep(item, f"{where}[{i}]") for i, item in enumerate(items)
+            ]
+        key = "extra-build-variables"
+        for raw, variables in self.packages(table, key).items():
+            where = f"{key}.{raw}"
+            out.extra_build_variables[canonicalize_name(raw)] = {
+                var: self.expect(value, str, f"{where}.{var}")
+                for var, value in self.expect(variables, dict, where).items()
+            }
+        out.config_settings = self.config(table.get("config-settings", {}), "config-settings")
+        key = "config-settings-package"
+        for raw, config in self.packages(table, key).items():
+            out.config_settings_package[canonicalize_name(raw)] = self.config(
+                config, f"{key}.{raw}"
+            )
+        if "cache-dir" in table:
+            out.cache_dir = self.expect(table["cache-dir"], str, "cache-dir")
+        return out
+
+    def fail(self, key: str, problem: str) -> InputError:
+        return InputError(self.path, f"{self.where}{key}: {problem}".replace("\n", " "))
+
+    def expect(self, value: Any, kind: type, key: str) -> Any:
+        if not isinstance(value, kind):
+            wanted = {bool: "a boolean", list: "a list", dict: "a table", str: "a string"}[kind]
+            raise self.fail(key, f"expected {wanted}, got {_type_name(value)}")
+        return value
+
+    def name(self, raw: Any, key: str) -> str:
+        if not _NAME.match(self.expect(raw, str, key)):
+            raise self.fail(key, f"invalid package name {raw!r}")
+        return canonicalize_name(raw)
+
+    def packages(
+        self, table: Mapping[str, Any], key: str, *, unique: bool = False
+    ) -> dict[str, Any]:
+        """A package-keyed table, names validated.
+
+        uv rejects two spellings of one name in `extra-build-dependencies`; elsewhere the
+        later one silently replaces the earlier (a BTreeMap insert), which dict order mirrors.
+        """
+        entries: dict[str, Any] = self.expect(table.get(key, {}), dict, key)
+        seen: dict[str, str] = {}
+        out: dict[str, Any] = {}
+        for raw, value in entries.items():
+            name = self.name(raw, f"{key}.{raw}")
+            if name in seen:
+                if unique:
+                    raise self.fail(key, f"{seen[name]!r} and {raw!r} name the same package")
+                del out[seen[name]]
+            seen[name] = raw
+            out[raw] = value
+        return out
+
+    def dep(self, item: Any, key: str) -> ExtraBuildDep:
+        if isinstance(item, str):
+            text, match_runtime = item, False
+        elif isinstance(item, dict):
+            for required in ("requirement", "match-runtime"):
+                if required not in item:  # uv's untagged enum needs both fields
+                    raise self.fail(key, f"missing `{required}`")
+            text = self.expect(item["requirement"], str, f"{key}.requirement")
+            match_runtime = self.expect(item["match-runtime"], bool, f"{key}.match-runtime")
+        else:
+            raise self.fail(key, f"expected a PEP 508 string or a table, got {_type_name(item)}")
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else "invalid"
+            raise self.fail(key, f"invalid requirement {text!r}: {detail}") from None
+        if match_runtime and (req.specifier or req.url):
+            # uv's ExtraBuildRequiresError::VersionSpecifiersNotAllowed (also for URLs)
+            raise self.fail(key, f"match-runtime = true forbids a version or URL in {text!r}")
+        return ExtraBuildDep(text.strip(), canonicalize_name(req.name), match_runtime)
+
+    def config(self, value: Any, key: str) -> dict[str, ConfigValue]:
+        out: dict[str, ConfigValue] = {}
+        for name, item in self.expect(value, dict, key).items():
+            where = f"{key}.{name}"
+            if isinstance(item, list):
+                out[name] = [self.expect(v, str, f"{where}[{i}]") for i, v in enumerate(item)]
+            elif isinstance(item, str):
+                out[name] = item
+            else:
+                raise self.fail(
+                    where, f"expected a string or a list of strings, got {_type_name(item)}"
+                )
+        return out
+
+
+def _read_outside(path: str) -> bytes | None:
+    """Read a file outside the repository; None when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror}") from None
+
+
+def _env_bool(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name)
+    if value is None:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise InputError(name, f"expected a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+
+
+def _passwd_home() -> str | None:
+    """The home directory from the user database, as Rust's `home_dir` falls back to."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except (ImportError, KeyError, AttributeError):
+        return None
+
+
+def _rel_parts(project_relpath: str) -> tuple[str, ...]:
+    parts = tuple(p for p in PurePosixPath(project_relpath.replace("\\", "/")).parts if p != ".")
+    if parts and (parts[0] == "/" or ".." in parts):
+        raise ValueError(f"project path must be relative to the repository: {project_relpath!r}")
+    return parts
+
+
+def _type_name(value: object) -> str:
+    return "table" if isinstance(value, dict) else type(value).__name__

@@ -1,0 +1,578 @@
+"""`envkey-hook fix`: make uv force a clean compile of setuptools extensions.
+
+For every package with an extra build input (extra-build-dependencies,
+extra-build-variables) built by setuptools, add `"--build-option" = ["build_ext",
+"--force"]` (`"--global-option"` below setuptools 69.1.1) to
+`config-settings-package.<name>` in pyproject.toml or uv.toml. The file is edited
+with tomlkit: everything outside the edited value survives byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, TextIO
+
+from envkey_hook import tomlcompat
+from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
+
+if TYPE_CHECKING:
+    from tomlkit.container import Container
+    from tomlkit.items import Item
+
+BUILD_OPTION = "--build-option"
+GLOBAL_OPTION = "--global-option"
+FORCE = ("build_ext", "--force")
+# setuptools appends `--build-option` after `bdist_wheel --dist-dir X` from 69.1.1
+# on; 69.0.0-69.1.0 fail with `option --dist-dir not recognized`.
+MIN_BUILD_OPTION = "69.1.1"
+CSP = "config-settings-package"
+# pre-commit sets these only in the post-checkout, post-merge and post-rewrite
+# stages, where a hook must not edit tracked files.
+POST_STAGES = {
+    "PRE_COMMIT_CHECKOUT_TYPE": "post-checkout",
+    "PRE_COMMIT_IS_SQUASH_MERGE": "post-merge",
+    "PRE_COMMIT_REWRITE_COMMAND": "post-rewrite",
+}
+
+DESCRIPTION = """\
+The permanent fix for stale native-extension builds. For every package with an
+extra build input (extra-build-dependencies, match-runtime, extra-build-variables)
+whose build backend is setuptools, add to [tool.uv.config-settings-package] (to
+uv.toml instead, when the project has one):
+
+    <package> = { "--build-option" = ["build_ext", "--force"] }
+
+so that setuptools recompiles on every build instead of repackaging the objects an
+earlier build configuration left in uv's shared source tree. "--global-option" is
+used when the setuptools that builds the package is older than 69.1.1 (it works,
+but compiles 2-3 times). Existing settings are merged, never duplicated; comments
+and layout of the file are kept. Packages built by another backend are left alone.
+
+Prefer this for plain setuptools extensions: a forced build recompiles every
+time, which is cheap for small extensions. It does not help torch's
+BuildExtension with ninja (ninja ignores --force and keeps objects whose headers
+carry old mtimes) nor scikit-build-core/meson-python with a persistent build
+dir: for those only a purge helps (envkey-hook run).
+"""
+
+EPILOG = """\
+exit codes:
+  0  nothing to do
+  1  the file was rewritten (stage it again), or with --check: a rewrite is due
+  2  input error, or run in a post-* git hook stage; nothing was written
+
+examples:
+  envkey-hook fix
+  envkey-hook fix --check --project services/api
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the `fix` subcommand."""
+    p = subparsers.add_parser(
+        "fix",
+        help="make uv force a clean compile of setuptools extensions (the permanent fix)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
+    p.add_argument("--check", action="store_true", help="edit nothing; exit 1 if a rewrite is due")
+    p.add_argument("--cache-dir", help="uv cache directory, to look up build backends")
+
+
+def run_fix(args: argparse.Namespace) -> int:
+    """`envkey-hook fix`; prints its own errors."""
+    stage = next((s for var, s in POST_STAGES.items() if var in os.environ), None)
+    if stage is not None:
+        print(
+            f"error: envkey-hook fix edits tracked files and must not run in the {stage} "
+            "stage; run it in the pre-commit stage or by hand",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        return fix(args.project, check=args.check, cache_dir=args.cache_dir, env=os.environ)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def fix(
+    project: Path,
+    *,
+    check: bool = False,
+    cache_dir: str | None = None,
+    env: Mapping[str, str],
+    out: TextIO | None = None,
+) -> int:
+    """Rewrite the project's uv settings (or with `check`, only report); the exit code."""
+    out = out or sys.stdout
+    if not project.is_dir():
+        raise InputError(project, "not a directory")
+    uv_toml = (project / "uv.toml").is_file()
+    path = project / ("uv.toml" if uv_toml else "pyproject.toml")
+    text, data = _read_toml(path)
+    # uv reads a project's uv.toml instead of [tool.uv], with the same keys at the top.
+    uv_path: tuple[str, ...] = () if uv_toml else ("tool", "uv")
+    settings: Mapping[str, Any] = data
+    for key in uv_path:
+        settings = _table(settings.get(key), ".".join(uv_path), path)
+    ctx = Context(project, settings, str(path))
+    pyproject = data if not uv_toml else _pyproject_data(project)
+    deps = _table(pyproject.get("project"), "project", path).get("dependencies", [])
+    ctx.project_requires = _requirements(deps, "project.dependencies", path)
+    ctx.project_requires += _requirements(
+        settings.get("constraint-dependencies", []), "constraint-dependencies", path
+    )
+    ctx.lock = _read_lock(project / "uv.lock")
+    ctx.cache = resolve_cache_dir(cache_dir, settings, path.parent, env)
+
+    edits, notes = plan(ctx)
+    for note in notes:
+        print(f"note: {note}", file=out)
+    if not edits:
+        return EXIT_OK
+    new_text = apply_edits(text, uv_path, edits)
+    _verify(new_text, data, uv_path, edits, path)
+    for e in edits:
+        what = _describe(e, settings)
+        print(f"would fix {path}: {e.package}: {what}" if check else f"fixed {path}: {e.package}: {what}", file=out)
+    if not check:
+        try:
+            write_atomic(path, new_text.encode("utf-8"))
+        except OSError as exc:
+            raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+    return EXIT_ACTION
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "not found") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    data = tomlcompat.loads(raw, path)  # strict: rejects what tomlkit might let through
+    return raw.decode("utf-8"), data
+
+
+def _pyproject_data(project: Path) -> dict[str, Any]:
+    path = project / "pyproject.toml"
+    return _read_toml(path)[1] if path.is_file() else {}
+
+
+def _read_lock(path: Path) -> dict[str, list[Mapping[str, Any]]]:
+    """uv.lock's `[[package]]` tables by normalized name; empty when there is no lock."""
+    if not path.is_file():
+        return {}
+    data = _read_toml(path)[1]
+    packages = data.get("package", [])
+    if not isinstance(packages, list) or not all(isinstance(p, Mapping) for p in packages):
+        raise InputError(path, "`package` must be an array of tables")
+    lock: dict[str, list[Mapping[str, Any]]] = {}
+    for p in packages:
+        if not isinstance(p.get("name"), str):
+            raise InputError(path, "a [[package]] has no name")
+        lock.setdefault(_norm(p["name"]), []).append(p)
+    return lock
+
+
+def resolve_cache_dir(
+    cli: str | None, settings: Mapping[str, Any], base: Path, env: Mapping[str, str]
+) -> Path | None:
+    """uv's cache root, resolved as uv does minus user-level config; None without a cache."""
+    if cli:
+        return Path(cli)
+    if env.get("UV_NO_CACHE", "").lower() not in ("", "0", "false", "no", "off"):
+        return None
+    if env.get("UV_CACHE_DIR"):
+        return Path(env["UV_CACHE_DIR"])
+    configured = settings.get("cache-dir")
+    if isinstance(configured, str):
+        return base / os.path.expanduser(configured)
+    xdg = env.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "uv"
+    if os.name == "nt" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "uv" / "cache"
+    return Path.home() / ".cache" / "uv"
+
+
+def _norm(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+def _table(value: object, where: str, path: object) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(path, f"{where}: expected a table")
+    return value
+
+
+def _requirements(value: object, where: str, path: object) -> list[str]:
+    """PEP 508 strings of a requirement list (of a table: its `requirement`)."""
+    if not isinstance(value, list):
+        raise InputError(path, f"{where}: expected a list")
+    reqs = [i.get("requirement") if isinstance(i, Mapping) else i for i in value]
+    if not all(isinstance(r, str) for r in reqs):
+        raise InputError(path, f"{where}: expected requirement strings")
+    return reqs
+
+
+# --- deciding ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Make `config-settings-package.<package>.<option>` force a clean build_ext."""
+
+    package: str  # the key as spelled in the file (existing), or as to be written
+    option: str  # BUILD_OPTION or GLOBAL_OPTION
+    existing: bool = False  # the package already has a table in config-settings-package
+
+
+@dataclass
+class Context:
+    """What decides how packages are built: the project's settings, lock and uv's cache."""
+
+    project: Path
+    settings: Mapping[str, Any]  # [tool.uv], or all of uv.toml
+    settings_file: str
+    lock: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
+    project_requires: list[str] = field(default_factory=list)
+    cache: Path | None = None
+
+
+def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
+    """The edits due, and notes on the packages left alone or guessed about."""
+    s, where = ctx.settings, ctx.settings_file
+    names: dict[str, str] = {}  # normalized -> first spelling
+    for key in ("extra-build-dependencies", "extra-build-variables"):
+        for name in _table(s.get(key), key, where):
+            names.setdefault(_norm(name), name)
+    csp = _table(s.get(CSP), CSP, where)
+    globally = any(_is_forced(v) for v in _table(s.get("config-settings"), "config-settings", where).values())
+    edits, notes = [], []
+    for norm, spelling in sorted(names.items()):
+        key = next((k for k in csp if _norm(k) == norm), None)
+        own = _table(csp.get(key) if key else None, f"{CSP}.{key}", where)
+        for opt in (BUILD_OPTION, GLOBAL_OPTION):
+            if opt in own and not isinstance(own[opt], (str, list)):
+                raise InputError(where, f'{CSP}.{key}."{opt}": expected a string or a list of strings')
+        forced = [opt for opt in (BUILD_OPTION, GLOBAL_OPTION) if _is_forced(own.get(opt))]
+        if globally or forced:
+            if forced == [BUILD_OPTION] and decide(spelling, ctx)[0] == GLOBAL_OPTION:
+                notes.append(
+                    f'{spelling}: "{BUILD_OPTION}" needs setuptools >= {MIN_BUILD_OPTION}; '
+                    f'use "{GLOBAL_OPTION}" with older ones'
+                )
+            continue
+        option, why = decide(spelling, ctx)
+        notes += [f"{spelling}: {w}" for w in why]
+        if option is not None:
+            edits.append(Edit(key or spelling, option, key is not None))
+    return edits, notes
+
+
+def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
+    """The option that forces a clean compile of `name` (None: leave it alone), and why."""
+    from packaging.version import InvalidVersion, Version
+
+    entries = ctx.lock.get(_norm(name), [])
+    if entries and all("sdist" not in e and "wheels" in e for e in entries):
+        return None, ["left alone: uv.lock has only wheels for it, nothing is built"]
+    found = [b for b in map(read_backend, _source_trees(_norm(name), entries, ctx)) if b]
+    backends = {b[0] for b in found}
+    if found and "setuptools" not in backends:
+        return None, [
+            f"left alone: its build backend {', '.join(sorted(backends))} is not setuptools; "
+            "only a purge helps (envkey-hook run)"
+        ]
+    notes = [] if found else ["backend unknown (not in cache yet); assuming setuptools"]
+    s, where = ctx.settings, ctx.settings_file
+    no_isolation = s.get("no-build-isolation") is True or _norm(name) in {
+        _norm(p) for p in _requirements(s.get("no-build-isolation-package", []), "no-build-isolation-package", where)
+    }
+    if no_isolation:
+        # Built in the project's environment: the locked setuptools (lowest fork).
+        locked = []
+        for entry in ctx.lock.get("setuptools", []):
+            try:
+                locked.append(Version(str(entry.get("version"))))
+            except InvalidVersion:
+                continue
+        if locked:
+            if min(locked) >= Version(MIN_BUILD_OPTION):
+                return BUILD_OPTION, notes
+            return GLOBAL_OPTION, [*notes, _old_note(f"uv.lock has setuptools {min(locked)}")]
+        # Not locked yet: uv will pick the newest that the project allows.
+        reqs = ctx.project_requires
+    else:
+        # An isolated build gets the newest setuptools its requirements and the
+        # project's build constraints allow.
+        reqs = _requirements(s.get("build-constraint-dependencies", []), "build-constraint-dependencies", where)
+        for key, value in _table(s.get("extra-build-dependencies"), "extra-build-dependencies", where).items():
+            if _norm(key) == _norm(name):
+                reqs += _requirements(value, f"extra-build-dependencies.{key}", where)
+        reqs += [r for b in found if b[0] == "setuptools" for r in b[1]]
+    specs = _setuptools_specs(reqs, where)
+    if allows_build_option(specs):
+        return BUILD_OPTION, notes
+    return GLOBAL_OPTION, [*notes, _old_note(f"setuptools is limited to {','.join(specs)}")]
+
+
+def _old_note(why: str) -> str:
+    return f'{why} (< {MIN_BUILD_OPTION}): using "{GLOBAL_OPTION}", which compiles 2-3 times'
+
+
+def _setuptools_specs(reqs: list[str], where: str) -> list[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    specs = []
+    for text in reqs:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise InputError(where, f"invalid requirement {text!r}: {exc}") from None
+        if _norm(req.name) == "setuptools" and str(req.specifier):
+            specs.append(str(req.specifier))
+    return specs
+
+
+def allows_build_option(specs: list[str]) -> bool:
+    """Whether the newest setuptools allowed by `specs` is >= 69.1.1.
+
+    Probes the versions the specifiers name and their successors instead of asking
+    an index, so an exclusion right above a bound (`!=69.1.1,<69.2`) can fool it.
+    """
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    spec = SpecifierSet(",".join(specs))
+    low = Version(MIN_BUILD_OPTION)
+    probes = {low, Version("1000000")}
+    for one in spec:
+        try:
+            v = Version(one.version.replace(".*", ""))
+        except InvalidVersion:
+            continue
+        r = [*v.release, 0, 0]
+        probes |= {v} | {Version(".".join(map(str, [*r[:i], r[i] + 1]))) for i in range(3)}
+    return any(p >= low and spec.contains(p) for p in probes)
+
+
+def _is_forced(value: object) -> bool:
+    """Whether a config-settings value passes `build_ext` with `--force`/`-f`."""
+    words = value if isinstance(value, list) else []
+    for i, word in enumerate(words):
+        if word != "build_ext":
+            continue
+        for opt in words[i + 1 :]:
+            if not isinstance(opt, str) or not opt.startswith("-"):
+                break
+            if opt in ("--force", "-f"):
+                return True
+    return False
+
+
+def read_backend(tree: Path) -> tuple[str, list[str]] | None:
+    """(build backend, build requirements) of a source tree; None when it is not there."""
+    pyproject = tree / "pyproject.toml"
+    try:
+        data = tomlcompat.loads(pyproject.read_bytes(), pyproject)
+    except FileNotFoundError:
+        # PEP 517: a tree without pyproject.toml is built by setuptools' legacy backend.
+        return ("setuptools", []) if tree.is_dir() else None
+    except (OSError, InputError):
+        return None
+    system = data.get("build-system")
+    if not isinstance(system, Mapping):
+        return ("setuptools", [])
+    requires = [r for r in system.get("requires", []) if isinstance(r, str)]
+    backend = system.get("build-backend")
+    if not isinstance(backend, str):
+        return ("setuptools", requires)
+    # An in-tree backend (backend-path) that requires setuptools is a wrapper of it.
+    wrapper = "backend-path" in system and any(
+        _norm(re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0]) == "setuptools" for r in requires
+    )
+    return ("setuptools" if backend.startswith("setuptools") or wrapper else backend), requires
+
+
+def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> list[Path]:
+    """Where the package's source is: local directories, git checkouts, uv's sdist cache."""
+    trees: list[Path] = []
+    versions = []
+    for entry in entries:
+        source = entry.get("source")
+        source = source if isinstance(source, Mapping) else {}
+        trees += [ctx.project / source[k] for k in ("directory", "editable") if isinstance(source.get(k), str)]
+        git = source.get("git")
+        if isinstance(git, str) and "#" in git and ctx.cache is not None:
+            url, sha = git.rsplit("#", 1)
+            sub = re.search(r"[?&]subdirectory=([^&#]+)", url)
+            for checkout in sorted(ctx.cache.glob(f"git-v*/checkouts/*/{sha[:7]}*")):
+                trees.append(checkout / sub.group(1) if sub else checkout)
+        if isinstance(entry.get("version"), str):
+            versions.append(entry["version"])
+    if ctx.cache is None:
+        return trees
+    # Prefer the locked versions' trees; any version tells the backend as well as none.
+    for version in [*versions, "*"]:
+        found = [
+            p
+            for pattern in (f"sdists-v*/pypi/{name}/{version}/*/src", f"sdists-v*/index/*/{name}/{version}/*/src")
+            for p in sorted(ctx.cache.glob(pattern))
+        ]
+        if found:
+            return trees + found
+    return trees
+
+
+# --- rewriting ---------------------------------------------------------------------
+
+
+def _describe(e: Edit, settings: Mapping[str, Any]) -> str:
+    own = _table(settings.get(CSP), CSP, "").get(e.package) if e.existing else None
+    if isinstance(own, Mapping) and e.option in own:
+        return f'appended "build_ext", "--force" to "{e.option}"'
+    return f'added "{e.option}" = ["build_ext", "--force"]'
+
+
+def apply_edits(text: str, uv_path: tuple[str, ...], edits: list[Edit]) -> str:
+    """`text` with the edits made by tomlkit, keeping everything else as it was."""
+    import tomlkit
+
+    doc = tomlkit.parse(text)
+    for e in edits:
+        root = list(uv_path)
+        force = '["build_ext", "--force"]'
+        if CSP not in _node(doc, root):
+            _add(doc, root, CSP, f'{{ {_key(e.package)} = {{ "{e.option}" = {force} }} }}')
+        elif not e.existing:
+            _add(doc, [*root, CSP], e.package, f'{{ "{e.option}" = {force} }}')
+        elif e.option not in _node(doc, [*root, CSP, e.package]):
+            _add(doc, [*root, CSP, e.package], e.option, force)
+        else:
+            path = [*root, CSP, e.package, e.option]
+            old = _node(doc, path)
+            if isinstance(old, list):
+                old.extend(FORCE)
+            else:  # a string: becomes the first element
+                _node(doc, path[:-1])[e.option] = _value(f"[{old.as_string()}, {force[1:]}")
+    new = doc.as_string()
+    if "\r\n" in text and "\n" not in text.replace("\r\n", ""):
+        new = re.sub(r"(?<!\r)\n", "\r\n", new)  # tomlkit writes "\n" for new lines
+    return new
+
+
+def _node(doc: Container, path: list[str]) -> Any:
+    node: Any = doc
+    for key in path:
+        node = node[key]
+    return node
+
+
+def _key(name: str) -> str:
+    """A key as TOML text: bare when possible."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) and not name.startswith("--") else f'"{name}"'
+
+
+def _value(text: str) -> Item:
+    import tomlkit
+
+    return tomlkit.parse(f"v = {text}\n")["v"]  # type: ignore[return-value]
+
+
+def _add(doc: Container, path: list[str], key: str, value_text: str) -> None:
+    """Add `key = value_text` to the table at `path`, in the style of that table."""
+    import tomlkit
+    from tomlkit.items import InlineTable, Key, SingleKey, Table
+
+    parent: Any = _node(doc, path[:-1]) if path else None
+    node = _node(doc, path)
+    if isinstance(node, InlineTable):
+        # tomlkit's own insertion loses the spacing before `}`: rebuild the text.
+        inner = node.as_string()[1:-1]
+        body = inner.rstrip()
+        sep = ", " if body.strip() else " "
+        parent[path[-1]] = _value(f"{{{body}{sep}{_key(key)} = {value_text}{inner[len(body):] or ' '}}}")
+        return
+    value = _value(value_text)
+    dotted = bool(path) and _reached_by_dotted_key(parent, path[-1])
+    header_only = isinstance(node, Table) and node.is_super_table() and not dotted
+    if isinstance(value, InlineTable) and not dotted and (header_only or key == CSP):
+        # A new `[...]` table: a key-value here would land under the previous header.
+        table = tomlkit.table()
+        for k, v in value.value.body:
+            if isinstance(k, Key):
+                table.add(k, v)
+        table.add(tomlkit.nl())
+        node.add(SingleKey(key), table)
+        return
+    node.add(SingleKey(key) if not key.startswith("--") else _quoted(key), value)
+
+
+def _quoted(key: str) -> Any:
+    from tomlkit.items import KeyType, SingleKey
+
+    return SingleKey(key, KeyType.Basic)
+
+
+def _reached_by_dotted_key(parent: Any, key: str) -> bool:
+    body = parent.body if hasattr(parent, "body") else parent.value.body
+    return any(k is not None and k.key == key and k.is_dotted() for k, _ in body)
+
+
+def _verify(new_text: str, data: dict[str, Any], uv_path: tuple[str, ...], edits: list[Edit], path: Path) -> None:
+    """Refuse to write unless the new text parses to the old data plus exactly the edits."""
+    expected = copy.deepcopy(data)
+    for e in edits:
+        node = expected
+        for key in (*uv_path, CSP, e.package):
+            node = node.setdefault(key, {})
+        old = node.get(e.option)
+        node[e.option] = ([old] if isinstance(old, str) else list(old or [])) + list(FORCE)
+    if tomlcompat.loads(new_text, path) != expected:
+        raise RuntimeError(f"{path}: the rewrite would change more than the new settings; nothing written")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` by `data` through a synced temp file: the old or the new, never half."""
+    target = Path(os.path.realpath(path))  # a symlinked file stays a symlink
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

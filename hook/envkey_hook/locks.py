@@ -1,0 +1,169 @@
+"""uv's cache locks, taken the way uv takes them, with a bounded wait.
+
+uv holds `<cache>/.lock` shared for the lifetime of every command (exclusive for
+`uv cache clean`/`prune`) and `<entry>/.lock` exclusive while it unpacks or builds that
+entry. These are flock(2) locks on Unix; Python's fcntl.flock interoperates with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+_POLL_SECONDS = 0.05
+
+
+class LockBusy(Exception):
+    """A uv lock was not free within the timeout; nothing is held any more."""
+
+    def __init__(self, lock_path: Path, holder: str) -> None:
+        super().__init__(f"{lock_path} is locked by {holder}")
+        self.lock_path = lock_path
+        self.holder = holder
+
+
+if sys.platform == "win32":  # pragma: no cover - best effort, untested
+    import msvcrt
+
+    def _try_lock(fd: int, shared: bool) -> bool:
+        # msvcrt has no shared mode: the shared cache lock is skipped on Windows.
+        # A 1-byte lock at offset 0 overlaps uv's whole-file LockFileEx lock.
+        if shared:
+            return True
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int, shared: bool) -> bool:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _open_lock_file(path: Path) -> int:
+    """Open (creating it if missing, as uv does) a lock file, never through a symlink."""
+    flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
+    except FileExistsError:
+        try:
+            return os.open(path, os.O_RDWR | flags)
+        except PermissionError:
+            return os.open(path, os.O_RDONLY | flags)  # flock works on read-only fds
+    if hasattr(os, "fchmod"):
+        # uv's lock files are world-writable (0o666) regardless of the umask.
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666)
+    return fd
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    if not args:
+        return ""
+    text = " ".join([os.path.basename(args[0]), *args[1:]])
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def lock_holder(path: Path) -> str:
+    """Who holds a lock on `path`: from /proc/locks (Linux), else "another process"."""
+    try:
+        st = os.stat(path)
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return "another process"
+    pids = []
+    for line in table.splitlines():
+        fields = line.split()
+        if "->" in fields:  # a waiter, not a holder
+            continue
+        # `1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF`
+        if len(fields) < 6 or not fields[4].lstrip("-").isdigit():
+            continue
+        try:
+            inode = int(fields[5].rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        pid = int(fields[4])
+        if inode == st.st_ino and pid > 0 and pid != os.getpid():
+            pids.append(pid)
+    for pid in pids:
+        cmd = _cmdline(pid)
+        if cmd:
+            return f"{cmd} (pid {pid})"
+    return f"pid {pids[0]}" if pids else "another process"
+
+
+class CacheLocks:
+    """Hold `<cache>/.lock` shared and each `<entry>/.lock` exclusive, or none of them.
+
+    Locks are taken in sorted order so that two envkey-hook runs cannot deadlock,
+    polling until `timeout` seconds have passed in total; then everything taken so
+    far is released and LockBusy names the holder.
+    """
+
+    def __init__(self, cache: Path | None, entries: Iterable[Path], timeout: float) -> None:
+        root = [(cache / ".lock", True)] if cache is not None and cache.is_dir() else []
+        exclusive = sorted({e / ".lock" for e in entries})
+        self._wanted = root + [(p, False) for p in exclusive]
+        self._timeout = timeout
+        self._held: list[int] = []
+
+    def __enter__(self) -> CacheLocks:
+        deadline = time.monotonic() + self._timeout
+        try:
+            for path, shared in self._wanted:
+                self._acquire(path, shared, deadline)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _acquire(self, path: Path, shared: bool, deadline: float) -> None:
+        fd = _open_lock_file(path)
+        self._held.append(fd)  # closed by release() whatever happens next
+        while not _try_lock(fd, shared):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LockBusy(path, lock_holder(path))
+            time.sleep(min(_POLL_SECONDS, remaining))
+
+    def release(self) -> None:
+        """Release every lock held (closing the fd drops a flock)."""
+        while self._held:
+            fd = self._held.pop()
+            with contextlib.suppress(OSError):
+                _unlock(fd)
+            os.close(fd)

@@ -1,0 +1,218 @@
+"""What to delete for the packages whose envkey changed, and deleting it under uv's locks.
+
+Stale build state lives in four places: the backend's `build/` in uv's shared source
+tree of each cached revision, `build/` in uv's git checkouts, `build/` of local
+directory sources, and polluted slots (a newer slot whose wheel repackaged the binary
+of an older slot of the same revision).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from envkey_hook.cache import Entry, Slot, find_entries, git_checkouts, revisions, slots
+from envkey_hook.locks import CacheLocks
+from envkey_hook.remove import AllowedSet, RefusedRemoval, cleanup_leftovers, remove_tree, tree_size
+from envkey_hook.wheels import Payload, compiled_payload
+
+# setuptools' build/ holds only these: lib.<plat>-<tag>, temp.<plat>-<tag>,
+# bdist.<plat>, scripts-<ver>. Anything else may be the user's, so it is left alone.
+_SETUPTOOLS_OUTPUT = re.compile(r"(lib|temp|bdist)\.")
+_SETUPTOOLS_ANY = re.compile(r"(lib|temp|bdist)\.|scripts-")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A package whose build environment changed, and where its sources can be."""
+
+    name: str
+    git_shas: frozenset[str] = frozenset()
+    local_dirs: frozenset[Path] = frozenset()  # absolute dirs of directory/editable sources
+
+
+@dataclass(frozen=True)
+class Removal:
+    path: Path
+    kind: str  # "build-dir" | "polluted-slot" | "checkout-build" | "local-build"
+    package: str
+    entry: Path | None  # the cache entry whose .lock must be held, if any
+    size: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something that looks stale but was left alone."""
+
+    package: str
+    path: Path
+    message: str
+
+
+@dataclass
+class Result:
+    removed: list[Removal] = field(default_factory=list)
+    freed: int = 0
+    refused: list[tuple[Removal, str]] = field(default_factory=list)
+
+
+def is_setuptools_build_dir(path: Path) -> bool:
+    """A real directory holding setuptools output, and nothing else."""
+    try:
+        with os.scandir(path) as it:
+            names = [e.name for e in it]
+    except OSError:
+        return False
+    return any(_SETUPTOOLS_OUTPUT.match(n) for n in names) and all(
+        _SETUPTOOLS_ANY.match(n) for n in names
+    )
+
+
+def _build_dir(
+    path: Path, kind: str, package: str, entry: Path | None, detail: str
+) -> Removal | Notice | None:
+    """A Removal for a setuptools build directory at `path`, a Notice if it is something else."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISLNK(mode):
+        return Notice(package, path, "is a symlink: left alone")
+    if not stat.S_ISDIR(mode):
+        return None
+    if not is_setuptools_build_dir(path):
+        return Notice(package, path, "not a setuptools build directory: left alone")
+    return Removal(path, kind, package, entry, tree_size(path), detail)
+
+
+def find_polluted(entries: Iterable[Entry]) -> tuple[list[Removal], list[Notice]]:
+    """Slots whose compiled payload is identical to an older slot's of the same revision.
+
+    The oldest slot of such a group was compiled in a clean tree; the newer ones
+    repackaged its binary. They are removed, except a wheel filed directly in the
+    revision (empty build configuration), which is only reported.
+    """
+    found: list[Removal | Notice] = []
+    for entry in entries:
+        for rev in revisions(entry):
+            found += _polluted_in(entry, rev)
+    return (
+        [f for f in found if isinstance(f, Removal)],
+        [f for f in found if isinstance(f, Notice)],
+    )
+
+
+def _polluted_in(entry: Entry, rev: Path) -> list[Removal | Notice]:
+    found: list[Removal | Notice] = []
+    groups: dict[Payload, list[Slot]] = {}
+    for slot in slots(rev):
+        if slot.wheel is None:
+            continue
+        payload = compiled_payload(slot.wheel)
+        if payload is None:
+            found.append(Notice(entry.package, slot.wheel, "unreadable wheel: not compared"))
+        elif payload:  # pure-Python wheels have nothing to go stale
+            groups.setdefault(payload, []).append(slot)
+    for group in groups.values():
+        oldest, *newer = sorted(group, key=lambda s: (s.created, str(s.path)))
+        built = time.strftime("%Y-%m-%d %H:%M", time.localtime(oldest.created))
+        name = oldest.wheel.name if oldest.is_root and oldest.wheel else oldest.path.name
+        detail = f"identical payload to slot {name} (built {built})"
+        for slot in newer:
+            if slot.is_root:
+                found.append(
+                    Notice(entry.package, slot.wheel or slot.path, f"{detail}: left alone")
+                )
+            else:
+                size = tree_size(slot.path)
+                found.append(
+                    Removal(slot.path, "polluted-slot", entry.package, entry.path, size, detail)
+                )
+    return found
+
+
+def _checkout_entry(checkout: Path, entries: list[Entry], shas: Iterable[str]) -> Path | None:
+    """The sdist git entry built from this checkout: both names prefix the same commit."""
+    for sha in shas:
+        if sha.startswith(checkout.name):
+            for e in entries:
+                if e.kind == "git" and sha.startswith(e.path.name):
+                    return e.path
+    return None
+
+
+def _local_build(d: Path, package: str, repo_root: Path) -> Removal | Notice | None:
+    build = d / "build"
+    if not os.path.lexists(build):
+        return None
+    try:
+        rel = d.resolve(strict=True).relative_to(repo_root.resolve(strict=True))
+    except (OSError, ValueError):
+        return Notice(package, build, "source directory outside the repository: left alone")
+    # Spelled under repo_root so that the removal's root check sees no symlink.
+    path = repo_root / rel / "build"
+    return _build_dir(path, "local-build", package, None, f"in-place build directory of {d}")
+
+
+def plan(
+    cache: Path | None, targets: Sequence[Target], repo_root: Path
+) -> tuple[list[Removal], list[Notice]]:
+    """Everything to remove for `targets`, and what was seen but left alone."""
+    found: list[Removal | Notice | None] = []
+    for t in targets:
+        if cache is not None:
+            entries = find_entries(cache, t.name, t.git_shas)
+            for e in entries:
+                for rev in revisions(e):
+                    detail = f"build directory of the shared source tree of revision {rev.name}"
+                    found.append(
+                        _build_dir(rev / "src" / "build", "build-dir", t.name, e.path, detail)
+                    )
+            polluted, seen = find_polluted(entries)
+            found += [*polluted, *seen]
+            for co in git_checkouts(cache, t.git_shas):
+                entry = _checkout_entry(co, entries, sorted(t.git_shas))
+                detail = f"build directory of git checkout {co.name}"
+                found.append(_build_dir(co / "build", "checkout-build", t.name, entry, detail))
+        for d in sorted(t.local_dirs):
+            found.append(_local_build(d, t.name, repo_root))
+    removals = [f for f in found if isinstance(f, Removal)]
+    notices = [f for f in found if isinstance(f, Notice)]
+    return removals, notices
+
+
+def execute(
+    removals: Sequence[Removal],
+    cache: Path | None,
+    allowed: AllowedSet,
+    lock_timeout: float = 10.0,
+) -> Result:
+    """Remove everything planned while holding uv's locks on every entry involved.
+
+    All locks are taken first: when one is busy, LockBusy propagates and nothing is
+    deleted. A refused removal is recorded and the others proceed.
+    """
+    result = Result()
+    entries = {r.entry for r in removals if r.entry is not None}
+    with CacheLocks(cache, entries, lock_timeout):
+        for r in removals:
+            try:
+                freed = remove_tree(r.path, allowed)
+            except FileNotFoundError:
+                continue  # already gone (uv cache clean, or listed twice)
+            except RefusedRemoval as exc:
+                result.refused.append((r, exc.reason))
+                continue
+            except OSError as exc:
+                result.refused.append((r, exc.strerror or str(exc)))
+                continue
+            result.removed.append(replace(r, size=freed))
+            result.freed += freed
+        cleanup_leftovers({r.path.parent for r in removals}, allowed)
+    return result
