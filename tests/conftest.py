@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from e2e_helpers import Isolation
 
 # The setuptools the e2e projects build with, served from a local wheelhouse so a
 # test's fresh uv cache never asks the registry for it.
@@ -17,16 +18,6 @@ SETUPTOOLS_PIN = "setuptools==84.2.1" if sys.version_info >= (3, 10) else "setup
 
 _CLEARED_PREFIXES = ("GIT_", "UV_", "PRE_COMMIT")
 _CLEARED_NAMES = ("VIRTUAL_ENV",)
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """Where the current test's HOME, config and caches live."""
-
-    home: Path
-    config: Path
-    cache: Path
-    uv_cache: Path
 
 
 @pytest.fixture(autouse=True)

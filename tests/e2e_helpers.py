@@ -58,6 +58,16 @@ def git_commit_all(path: Path, message: str) -> str:
     return git(path, "rev-parse", "HEAD").strip()
 
 
+@dataclass(frozen=True)
+class Isolation:
+    """Where the current test's HOME, config and caches live (see conftest)."""
+
+    home: Path
+    config: Path
+    cache: Path
+    uv_cache: Path
+
+
 @dataclass
 class HookResult:
     rc: int

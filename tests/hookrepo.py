@@ -394,7 +394,6 @@ def full_round(r: HookRepo) -> None:
     r.install()
     out = r.git("checkout", "bump")
     assert_purged(r, out)
-    assert "uv sync --reinstall-package extpkg" in out, out
     sh([uv, "sync", "-q", "--no-active", "--reinstall-package", "extpkg"], r.repo, r.env)
     code = "import extpkg, rtlib; print(extpkg.built_against(), rtlib.__version__)"
     python = r.repo / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")

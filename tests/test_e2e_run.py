@@ -8,13 +8,22 @@ tests show that `envkey-hook run` makes uv compile a correct one.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from e2e_helpers import Project, build_dirs, git_commit_all, git_init, slot_wheels, snapshot
+from e2e_helpers import (
+    Isolation,
+    Project,
+    build_dirs,
+    git_commit_all,
+    git_init,
+    slot_wheels,
+    snapshot,
+)
 from envkey_hook import fixture
 
 pytestmark = pytest.mark.e2e
@@ -181,8 +190,8 @@ def change(project: Project, sc: Scenario) -> None:
 
 
 @pytest.fixture
-def uv_cache(isolated_env: object) -> Path:
-    return isolated_env.uv_cache  # type: ignore[attr-defined, no-any-return]
+def uv_cache(isolated_env: Isolation) -> Path:
+    return isolated_env.uv_cache
 
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.id)
@@ -225,6 +234,7 @@ def test_hook_after_stale_sync_heals_with_reinstall(
 ) -> None:
     """Already synced (stale): the hook purges the polluted slot and says how to reinstall."""
     project = start(sc, tmp_path, wheelhouse, uv_cache)
+    old_slot = slot_wheels(uv_cache)
     change(project, sc)
     project.sync(*sc.sync_args)
     assert project.probe(*sc.probe) == sc.stale
@@ -237,15 +247,17 @@ def test_hook_after_stale_sync_heals_with_reinstall(
     assert "uv sync --reinstall-package extpkg" in result.stdout
     assert build_dirs(uv_cache) == []
     assert _in_place_builds(project) == []
-    assert len(slot_wheels(uv_cache)) == 1  # the polluted slot is gone
+    assert slot_wheels(uv_cache) == old_slot  # the polluted slot is gone, the old one kept
     project.sync(*sc.sync_args, "--reinstall-package", "extpkg")
     assert project.probe(*sc.probe) == sc.healed
 
 
+@pytest.mark.parametrize("sc", [SOURCES[0], SOURCES[2]], ids=lambda s: s.id)
 def test_nothing_changed_exits_0_and_deletes_nothing(
-    tmp_path: Path, wheelhouse: Path, uv_cache: Path
+    sc: Scenario, tmp_path: Path, wheelhouse: Path, uv_cache: Path
 ) -> None:
-    project = start(SOURCES[0], tmp_path, wheelhouse, uv_cache)
+    """Work tree equal to HEAD: no change reported, the cache and the checkout untouched."""
+    project = start(sc, tmp_path, wheelhouse, uv_cache)
     before = snapshot(uv_cache, project.root)
 
     result = project.run_hook()
@@ -272,3 +284,43 @@ def test_dry_run_deletes_nothing(
     assert snapshot(uv_cache, project.root) == before
     project.sync()
     assert project.probe(*sc.probe) == sc.stale
+
+
+# What the polluted state consists of, per source kind (JSON `kind` of each removal).
+STALE_BUILD_KIND = {
+    "index": "build-dir",
+    "sdist": "build-dir",
+    "directory": "local-build",
+    "git": "checkout-build",
+}
+
+
+@pytest.mark.parametrize("sc", SOURCES, ids=lambda s: s.id)
+def test_json_names_exactly_the_stale_build_and_the_polluted_slot(
+    sc: Scenario, tmp_path: Path, wheelhouse: Path, uv_cache: Path
+) -> None:
+    """Where the stale state lives for each source kind, as removed and reported."""
+    project = start(sc, tmp_path, wheelhouse, uv_cache)
+    old_slot = slot_wheels(uv_cache)
+    change(project, sc)
+    project.sync()
+    (new_slot,) = set(slot_wheels(uv_cache)) - set(old_slot)
+    (stale_build,) = build_dirs(uv_cache) + _in_place_builds(project)
+
+    result = project.run_hook("--json")
+
+    assert result.rc == 1, result
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == 1
+    (report,) = doc["projects"]
+    assert report["next_command"] == "uv sync --reinstall-package extpkg"
+    removed = sorted((r["package"], r["kind"], r["path"]) for r in report["removals"])
+    assert removed == sorted(
+        [
+            ("extpkg", STALE_BUILD_KIND[sc.source], str(stale_build)),
+            ("extpkg", "polluted-slot", str(new_slot.parent)),
+        ]
+    )
+    assert not stale_build.exists()
+    assert not new_slot.parent.exists()
+    assert slot_wheels(uv_cache) == old_slot

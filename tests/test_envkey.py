@@ -148,3 +148,43 @@ def test_big_torch_fork_moves_only_for_python_311() -> None:
             compute_envkeys(before, settings, env), compute_envkeys(after, settings, env)
         )
         assert [c.describe() for c in changes if c.input == "torch"] == expected
+
+
+def test_watched_runtime_counts_for_packages_built_without_isolation() -> None:
+    settings = Settings(no_build_isolation_package=["flash-attn"])
+    old = compute_envkeys(
+        lock(FLASH, pkg("torch", "2.6.0", has_wheels=True)), settings, PY311, watch=["torch"]
+    )
+    new = compute_envkeys(
+        lock(FLASH, pkg("torch", "2.7.0", has_wheels=True)), settings, PY311, watch=["torch"]
+    )
+    changes = diff_envkeys(old, new)
+    assert [(c.describe(), c.keyed) for c in changes] == [
+        ("flash-attn: torch 2.6.0 -> 2.7.0", False)
+    ]
+
+
+def test_watched_runtime_is_ignored_with_build_isolation() -> None:
+    old = compute_envkeys(
+        lock(FLASH, pkg("torch", "2.6.0", has_wheels=True)), Settings(), PY311, watch=["torch"]
+    )
+    new = compute_envkeys(
+        lock(FLASH, pkg("torch", "2.7.0", has_wheels=True)), Settings(), PY311, watch=["torch"]
+    )
+    assert diff_envkeys(old, new) == []
+
+
+def test_match_runtime_change_stays_keyed_when_also_watched() -> None:
+    old = compute_envkeys(
+        lock(FLASH, pkg("torch", "2.6.0", has_wheels=True)),
+        flash_settings(),
+        PY311,
+        watch=["torch"],
+    )
+    new = compute_envkeys(
+        lock(FLASH, pkg("torch", "2.7.0", has_wheels=True)),
+        flash_settings(),
+        PY311,
+        watch=["torch"],
+    )
+    assert [c.keyed for c in diff_envkeys(old, new)] == [True]

@@ -48,13 +48,6 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _is_real_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _subdirs(path: Path) -> list[Path]:
     """Real (non-symlink) subdirectories, dot-names skipped, sorted."""
     try:
@@ -179,6 +172,7 @@ def find_entries(cache: Path, package: str, git_shas: Collection[str] = ()) -> l
     A git entry also matches when its commit prefixes one of `git_shas`, unless its
     wheels or source tree name another package (one commit can hold several packages).
     """
+    package = normalize(package)
     found: list[Entry] = []
     for bucket in buckets(cache, SDIST_BUCKET):
         for version in _subdirs(bucket / "pypi" / package):

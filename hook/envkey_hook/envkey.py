@@ -19,10 +19,16 @@ _BUILT_KINDS = ("git", "directory", "editable", "path", "url")
 
 @dataclass(frozen=True)
 class EnvKey:
-    """The build inputs of one package, as (label, value) pairs sorted by label."""
+    """The build inputs of one package, as (label, value) pairs sorted by label.
+
+    `unkeyed` names the inputs uv does not put in its slot key (a watched runtime
+    of a package built without isolation): when only those move, uv reuses the
+    same slot, so purging `build/` is not enough.
+    """
 
     package: str
     inputs: tuple[tuple[str, str], ...]
+    unkeyed: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.inputs)
@@ -36,6 +42,7 @@ class Change:
     input: str
     old: str | None
     new: str | None
+    keyed: bool = True  # False: uv's slot key does not see this input
 
     def describe(self) -> str:
         old = "(none)" if self.old is None else self.old
@@ -108,9 +115,17 @@ def _runtime_inputs(
 
 
 def compute_envkeys(
-    lock: Lock, settings: Settings, env: Mapping[str, str], settings_file: str = "pyproject.toml"
+    lock: Lock,
+    settings: Settings,
+    env: Mapping[str, str],
+    settings_file: str = "pyproject.toml",
+    watch: Sequence[str] = (),
 ) -> dict[str, EnvKey]:
-    """Envkeys of every source-built package in the lock, by normalized name."""
+    """Envkeys of every source-built package in the lock, by normalized name.
+
+    A package built without isolation compiles against whatever is installed, so
+    the locked version of each `watch`ed runtime counts as one of its inputs.
+    """
     keys: dict[str, EnvKey] = {}
     for name in sorted({p.name for p in lock.packages}):
         own = [p for p in select_forks(lock.by_name(name), env) if is_source_built(p, settings)]
@@ -121,18 +136,28 @@ def compute_envkeys(
             ("source", " | ".join(sorted({f"{p.source_kind}={p.source_value}" for p in own}))),
         ]
         pinned = []
+        runtimes = set()
         for dep in settings.extra_build_dependencies.get(name, []):
             if dep.match_runtime:
                 inputs += _runtime_inputs(dep.name, lock, env, settings_file, name)
+                runtimes.add(dep.name)
             else:
                 pinned.append(dep.requirement)
+        unkeyed: set[str] = set()
+        if settings.builds_without_isolation(name):
+            for runtime in watch:
+                if runtime in runtimes or runtime == name or not lock.by_name(runtime):
+                    continue
+                watched = _runtime_inputs(runtime, lock, env, settings_file, name)
+                inputs += watched
+                unkeyed.update(label for label, _ in watched)
         if pinned:
             inputs.append(("extra-build-dependencies", ", ".join(pinned)))
         for var, value in settings.extra_build_variables.get(name, {}).items():
             inputs.append((f"extra-build-variables {var}", value))
         for key, setting in settings.effective_config_settings(name).items():
             inputs.append((f"config-settings {key}", _format_value(setting)))
-        keys[name] = EnvKey(name, tuple(sorted(inputs)))
+        keys[name] = EnvKey(name, tuple(sorted(inputs)), frozenset(unkeyed))
     return keys
 
 
@@ -150,7 +175,8 @@ def diff_envkeys(old: Mapping[str, EnvKey], new: Mapping[str, EnvKey]) -> list[C
         a, b = before.as_dict(), key.as_dict()
         for label in sorted(set(a) | set(b)):
             if a.get(label) != b.get(label):
-                changes.append(Change(name, label, a.get(label), b.get(label)))
+                keyed = label not in key.unkeyed | before.unkeyed
+                changes.append(Change(name, label, a.get(label), b.get(label), keyed))
     return changes
 
 

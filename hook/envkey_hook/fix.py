@@ -10,6 +10,7 @@ with tomlkit: everything outside the edited value survives byte for byte.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import re
@@ -18,14 +19,13 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from envkey_hook import tomlcompat
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
     from tomlkit.container import Container
-    from tomlkit.items import Item
 
 BUILD_OPTION = "--build-option"
 GLOBAL_OPTION = "--global-option"
@@ -144,8 +144,8 @@ def fix(
     new_text = apply_edits(text, uv_path, edits)
     _verify(new_text, data, uv_path, edits, path)
     for e in edits:
-        what = _describe(e, settings)
-        print(f"would fix {path}: {e.package}: {what}" if check else f"fixed {path}: {e.package}: {what}", file=out)
+        done = _describe(e, settings, check)
+        print(f"{'would fix' if check else 'fixed'} {path}: {e.package}: {done}", file=out)
     if not check:
         try:
             write_atomic(path, new_text.encode("utf-8"))
@@ -228,9 +228,12 @@ def _requirements(value: object, where: str, path: object) -> list[str]:
     """PEP 508 strings of a requirement list (of a table: its `requirement`)."""
     if not isinstance(value, list):
         raise InputError(path, f"{where}: expected a list")
-    reqs = [i.get("requirement") if isinstance(i, Mapping) else i for i in value]
-    if not all(isinstance(r, str) for r in reqs):
-        raise InputError(path, f"{where}: expected requirement strings")
+    reqs = []
+    for item in value:
+        req = item.get("requirement") if isinstance(item, Mapping) else item
+        if not isinstance(req, str):
+            raise InputError(path, f"{where}: expected requirement strings")
+        reqs.append(req)
     return reqs
 
 
@@ -266,16 +269,21 @@ def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
         for name in _table(s.get(key), key, where):
             names.setdefault(_norm(name), name)
     csp = _table(s.get(CSP), CSP, where)
-    globally = any(_is_forced(v) for v in _table(s.get("config-settings"), "config-settings", where).values())
-    edits, notes = [], []
+    general = _table(s.get("config-settings"), "config-settings", where)
+    edits: list[Edit] = []
+    notes: list[str] = []
     for norm, spelling in sorted(names.items()):
-        key = next((k for k in csp if _norm(k) == norm), None)
-        own = _table(csp.get(key) if key else None, f"{CSP}.{key}", where)
+        existing = next((k for k in csp if _norm(k) == norm), None)
+        own = _table(csp.get(existing) if existing else None, f"{CSP}.{existing}", where)
         for opt in (BUILD_OPTION, GLOBAL_OPTION):
             if opt in own and not isinstance(own[opt], (str, list)):
-                raise InputError(where, f'{CSP}.{key}."{opt}": expected a string or a list of strings')
+                raise InputError(
+                    where, f'{CSP}.{existing}."{opt}": expected a string or a list of strings'
+                )
         forced = [opt for opt in (BUILD_OPTION, GLOBAL_OPTION) if _is_forced(own.get(opt))]
-        if globally or forced:
+        # uv concatenates config-settings with the package's own values.
+        forced += [k for k, v in general.items() if _is_forced(v)]
+        if forced:
             if forced == [BUILD_OPTION] and decide(spelling, ctx)[0] == GLOBAL_OPTION:
                 notes.append(
                     f'{spelling}: "{BUILD_OPTION}" needs setuptools >= {MIN_BUILD_OPTION}; '
@@ -285,7 +293,7 @@ def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
         option, why = decide(spelling, ctx)
         notes += [f"{spelling}: {w}" for w in why]
         if option is not None:
-            edits.append(Edit(key or spelling, option, key is not None))
+            edits.append(Edit(existing or spelling, option, existing is not None))
     return edits, notes
 
 
@@ -306,7 +314,10 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
     notes = [] if found else ["backend unknown (not in cache yet); assuming setuptools"]
     s, where = ctx.settings, ctx.settings_file
     no_isolation = s.get("no-build-isolation") is True or _norm(name) in {
-        _norm(p) for p in _requirements(s.get("no-build-isolation-package", []), "no-build-isolation-package", where)
+        _norm(p)
+        for p in _requirements(
+            s.get("no-build-isolation-package", []), "no-build-isolation-package", where
+        )
     }
     if no_isolation:
         # Built in the project's environment: the locked setuptools (lowest fork).
@@ -319,25 +330,33 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
         if locked:
             if min(locked) >= Version(MIN_BUILD_OPTION):
                 return BUILD_OPTION, notes
-            return GLOBAL_OPTION, [*notes, _old_note(f"uv.lock has setuptools {min(locked)}")]
+            return GLOBAL_OPTION, [*notes, _old_note(f"setuptools {min(locked)} (uv.lock)")]
         # Not locked yet: uv will pick the newest that the project allows.
-        reqs = ctx.project_requires
+        reqs, limits = ctx.project_requires, "project dependencies"
     else:
         # An isolated build gets the newest setuptools its requirements and the
         # project's build constraints allow.
-        reqs = _requirements(s.get("build-constraint-dependencies", []), "build-constraint-dependencies", where)
-        for key, value in _table(s.get("extra-build-dependencies"), "extra-build-dependencies", where).items():
+        reqs = _requirements(
+            s.get("build-constraint-dependencies", []), "build-constraint-dependencies", where
+        )
+        for key, value in _table(
+            s.get("extra-build-dependencies"), "extra-build-dependencies", where
+        ).items():
             if _norm(key) == _norm(name):
                 reqs += _requirements(value, f"extra-build-dependencies.{key}", where)
         reqs += [r for b in found if b[0] == "setuptools" for r in b[1]]
+        limits = "build requirements and constraints"
     specs = _setuptools_specs(reqs, where)
     if allows_build_option(specs):
         return BUILD_OPTION, notes
-    return GLOBAL_OPTION, [*notes, _old_note(f"setuptools is limited to {','.join(specs)}")]
+    return GLOBAL_OPTION, [*notes, _old_note(f"setuptools {','.join(specs)} ({limits})")]
 
 
-def _old_note(why: str) -> str:
-    return f'{why} (< {MIN_BUILD_OPTION}): using "{GLOBAL_OPTION}", which compiles 2-3 times'
+def _old_note(setuptools: str) -> str:
+    return (
+        f'{setuptools} is older than {MIN_BUILD_OPTION}: using "{GLOBAL_OPTION}", '
+        "which compiles 2-3 times"
+    )
 
 
 def _setuptools_specs(reqs: list[str], where: str) -> list[str]:
@@ -348,7 +367,8 @@ def _setuptools_specs(reqs: list[str], where: str) -> list[str]:
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            raise InputError(where, f"invalid requirement {text!r}: {exc}") from None
+            why = str(exc).splitlines()[0]  # packaging adds a caret diagram below
+            raise InputError(where, f"invalid requirement {text!r}: {why}") from None
         if _norm(req.name) == "setuptools" and str(req.specifier):
             specs.append(str(req.specifier))
     return specs
@@ -409,7 +429,8 @@ def read_backend(tree: Path) -> tuple[str, list[str]] | None:
         return ("setuptools", requires)
     # An in-tree backend (backend-path) that requires setuptools is a wrapper of it.
     wrapper = "backend-path" in system and any(
-        _norm(re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0]) == "setuptools" for r in requires
+        _norm(re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0]) == "setuptools"
+        for r in requires
     )
     return ("setuptools" if backend.startswith("setuptools") or wrapper else backend), requires
 
@@ -421,7 +442,11 @@ def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> 
     for entry in entries:
         source = entry.get("source")
         source = source if isinstance(source, Mapping) else {}
-        trees += [ctx.project / source[k] for k in ("directory", "editable") if isinstance(source.get(k), str)]
+        trees += [
+            ctx.project / source[k]
+            for k in ("directory", "editable")
+            if isinstance(source.get(k), str)
+        ]
         git = source.get("git")
         if isinstance(git, str) and "#" in git and ctx.cache is not None:
             url, sha = git.rsplit("#", 1)
@@ -436,7 +461,10 @@ def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> 
     for version in [*versions, "*"]:
         found = [
             p
-            for pattern in (f"sdists-v*/pypi/{name}/{version}/*/src", f"sdists-v*/index/*/{name}/{version}/*/src")
+            for pattern in (
+                f"sdists-v*/pypi/{name}/{version}/*/src",
+                f"sdists-v*/index/*/{name}/{version}/*/src",
+            )
             for p in sorted(ctx.cache.glob(pattern))
         ]
         if found:
@@ -447,11 +475,11 @@ def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> 
 # --- rewriting ---------------------------------------------------------------------
 
 
-def _describe(e: Edit, settings: Mapping[str, Any]) -> str:
+def _describe(e: Edit, settings: Mapping[str, Any], future: bool) -> str:
     own = _table(settings.get(CSP), CSP, "").get(e.package) if e.existing else None
     if isinstance(own, Mapping) and e.option in own:
-        return f'appended "build_ext", "--force" to "{e.option}"'
-    return f'added "{e.option}" = ["build_ext", "--force"]'
+        return f'{"append" if future else "appended"} "build_ext", "--force" to "{e.option}"'
+    return f'{"add" if future else "added"} "{e.option}" = ["build_ext", "--force"]'
 
 
 def apply_edits(text: str, uv_path: tuple[str, ...], edits: list[Edit]) -> str:
@@ -459,12 +487,14 @@ def apply_edits(text: str, uv_path: tuple[str, ...], edits: list[Edit]) -> str:
     import tomlkit
 
     doc = tomlkit.parse(text)
+    root = list(uv_path)
+    force = '["build_ext", "--force"]'
+    if CSP not in _node(doc, root):  # then no package has settings yet: one new table
+        entries = ", ".join(f'{_key(e.package)} = {{ "{e.option}" = {force} }}' for e in edits)
+        _add(doc, root, CSP, f"{{ {entries} }}")
+        edits = []
     for e in edits:
-        root = list(uv_path)
-        force = '["build_ext", "--force"]'
-        if CSP not in _node(doc, root):
-            _add(doc, root, CSP, f'{{ {_key(e.package)} = {{ "{e.option}" = {force} }} }}')
-        elif not e.existing:
+        if not e.existing:
             _add(doc, [*root, CSP], e.package, f'{{ "{e.option}" = {force} }}')
         elif e.option not in _node(doc, [*root, CSP, e.package]):
             _add(doc, [*root, CSP, e.package], e.option, force)
@@ -476,6 +506,8 @@ def apply_edits(text: str, uv_path: tuple[str, ...], edits: list[Edit]) -> str:
             else:  # a string: becomes the first element
                 _node(doc, path[:-1])[e.option] = _value(f"[{old.as_string()}, {force[1:]}")
     new = doc.as_string()
+    while new.endswith("\n\n") and not text.endswith("\n\n"):
+        new = new[:-1]  # the blank line after a new table that ended up last
     if "\r\n" in text and "\n" not in text.replace("\r\n", ""):
         new = re.sub(r"(?<!\r)\n", "\r\n", new)  # tomlkit writes "\n" for new lines
     return new
@@ -490,13 +522,16 @@ def _node(doc: Container, path: list[str]) -> Any:
 
 def _key(name: str) -> str:
     """A key as TOML text: bare when possible."""
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) and not name.startswith("--") else f'"{name}"'
+    return (
+        name if re.fullmatch(r"[A-Za-z0-9_-]+", name) and not name.startswith("--") else f'"{name}"'
+    )
 
 
-def _value(text: str) -> Item:
+def _value(text: str) -> Any:
+    """A tomlkit item from TOML text, with the trivia a parsed line has."""
     import tomlkit
 
-    return tomlkit.parse(f"v = {text}\n")["v"]  # type: ignore[return-value]
+    return tomlkit.parse(f"v = {text}\n").item("v")
 
 
 def _add(doc: Container, path: list[str], key: str, value_text: str) -> None:
@@ -510,22 +545,25 @@ def _add(doc: Container, path: list[str], key: str, value_text: str) -> None:
         # tomlkit's own insertion loses the spacing before `}`: rebuild the text.
         inner = node.as_string()[1:-1]
         body = inner.rstrip()
-        sep = ", " if body.strip() else " "
-        parent[path[-1]] = _value(f"{{{body}{sep}{_key(key)} = {value_text}{inner[len(body):] or ' '}}}")
+        entry = f"{_key(key)} = {value_text}"
+        text = f"{{{body}, {entry}{inner[len(body) :]}}}" if body.strip() else f"{{ {entry} }}"
+        parent[path[-1]] = _value(text)
         return
     value = _value(value_text)
-    dotted = bool(path) and _reached_by_dotted_key(parent, path[-1])
+    # A super table (no header of its own) holds either dotted keys (`a.b = 1`
+    # lines under a parent header: add one more) or only `[a.b]` sub-tables.
+    dotted = isinstance(node, Table) and any(k and k.is_dotted() for k, _ in node.value.body)
     header_only = isinstance(node, Table) and node.is_super_table() and not dotted
     if isinstance(value, InlineTable) and not dotted and (header_only or key == CSP):
         # A new `[...]` table: a key-value here would land under the previous header.
         table = tomlkit.table()
         for k, v in value.value.body:
             if isinstance(k, Key):
-                table.add(k, v)
-        table.add(tomlkit.nl())
-        node.add(SingleKey(key), table)
+                table.add(k, _value(v.as_string()))  # re-parsed: ends its line
+        table.add(tomlkit.nl())  # a blank line before whatever follows
+        node[SingleKey(key)] = table
         return
-    node.add(SingleKey(key) if not key.startswith("--") else _quoted(key), value)
+    node[_quoted(key) if key.startswith("--") else SingleKey(key)] = value
 
 
 def _quoted(key: str) -> Any:
@@ -534,12 +572,9 @@ def _quoted(key: str) -> Any:
     return SingleKey(key, KeyType.Basic)
 
 
-def _reached_by_dotted_key(parent: Any, key: str) -> bool:
-    body = parent.body if hasattr(parent, "body") else parent.value.body
-    return any(k is not None and k.key == key and k.is_dotted() for k, _ in body)
-
-
-def _verify(new_text: str, data: dict[str, Any], uv_path: tuple[str, ...], edits: list[Edit], path: Path) -> None:
+def _verify(
+    new_text: str, data: dict[str, Any], uv_path: tuple[str, ...], edits: list[Edit], path: Path
+) -> None:
     """Refuse to write unless the new text parses to the old data plus exactly the edits."""
     expected = copy.deepcopy(data)
     for e in edits:
@@ -549,7 +584,9 @@ def _verify(new_text: str, data: dict[str, Any], uv_path: tuple[str, ...], edits
         old = node.get(e.option)
         node[e.option] = ([old] if isinstance(old, str) else list(old or [])) + list(FORCE)
     if tomlcompat.loads(new_text, path) != expected:
-        raise RuntimeError(f"{path}: the rewrite would change more than the new settings; nothing written")
+        raise RuntimeError(
+            f"{path}: the rewrite would change more than the new settings; nothing written"
+        )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -565,10 +602,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)

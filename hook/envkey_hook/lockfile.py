@@ -1,21 +1,23 @@
 """Reading `uv.lock`: the packages, their versions, sources and fork markers.
 
 uv writes its lock in one fixed layout, so `parse_lock` first tries a reader that
-only accepts that layout (checked line by line with one regex, with keys inside
-inline tables in uv's order so a duplicate key cannot slip through) and falls
-back to a full TOML parse on anything else. Both feed the same `lock_from_toml`,
-so they give the same `Lock`, or the same error, for any input.
+accepts only that layout (a strict subset of TOML, matched one statement at a time by
+one regex) and falls back to a full TOML parse on anything else. Both readers feed
+`lock_from_toml`, so for any input they give the same `Lock` or the same error.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from envkey_hook.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 SUPPORTED_LOCK_VERSION = 1
 
@@ -70,29 +72,36 @@ def parse_lock(data: bytes, path: str) -> Lock:
     """Parse uv.lock bytes; raise InputError(path, problem) on anything bad."""
     text = _checked_text(data, path)
     lock = _fast_lock(text, path)
-    return lock if lock is not None else parse_lock_toml(text, path)
+    return lock if lock is not None else _toml_lock(text, path)
 
 
-def parse_lock_toml(text: str, path: str) -> Lock:
-    """The reference reader: a full TOML parse (the fallback of `parse_lock`)."""
+def parse_lock_toml(data: bytes, path: str) -> Lock:
+    """The reference reader: the same checks, then a full TOML parse (slow)."""
+    return _toml_lock(_checked_text(data, path), path)
+
+
+def _toml_lock(text: str, path: str) -> Lock:
     from envkey_hook import tomlcompat
 
     return lock_from_toml(tomlcompat.loads(text, path), path)
 
 
-# --- checks shared by both readers -------------------------------------------------
+# --- what both readers share ---------------------------------------------------------
 
-_CONFLICT = re.compile(rb"\n(?:<{7}|={7}|>{7})(?![^ \r\n])")
+_MARKER = rb"(?:<{7}|={7}|>{7})(?![^ \r\n])"
+_MARKER_AT_START = re.compile(_MARKER)
+_MARKER_AFTER_NEWLINE = re.compile(rb"\n" + _MARKER)  # a literal first byte: fast search
 
 
 def _checked_text(data: bytes, path: str) -> str:
-    """Reject what is not a text file, conflict markers first (they explain the rest)."""
-    buf = b"\n" + data  # so that the first line also starts after a newline
-    conflict = _CONFLICT.search(buf)
-    if conflict:
-        line = buf.count(b"\n", 0, conflict.start() + 1)
+    """The text of a lock; conflict markers are checked first as they explain the rest."""
+    if _MARKER_AT_START.match(data):
+        raise InputError(path, "unresolved merge conflict markers (line 1)")
+    marker = _MARKER_AFTER_NEWLINE.search(data)
+    if marker:
+        line = data.count(b"\n", 0, marker.start()) + 2
         raise InputError(path, f"unresolved merge conflict markers (line {line})")
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError(path, "empty file, not a uv lock")
     if b"\x00" in data:
         raise InputError(path, "binary data, not a TOML file")
@@ -102,12 +111,7 @@ def _checked_text(data: bytes, path: str) -> str:
         raise InputError(path, f"not UTF-8 text (byte {exc.start})") from None
 
 
-def _show(value: str) -> str:
-    """A name or version as it may go into a one-line message."""
-    return value if value.isprintable() and value else repr(value)
-
-
-_LOCAL_KINDS = ("directory", "editable", "virtual")  # may have a dynamic version
+_LOCAL_KINDS = ("directory", "editable", "virtual")  # may have a dynamic version, so none
 
 
 def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
@@ -116,14 +120,12 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
     def bad(problem: str) -> InputError:
         return InputError(path, problem)
 
+    supported = f"envkey-hook supports version {SUPPORTED_LOCK_VERSION}"
     version = doc.get("version")
     if version is None:
-        raise bad(f"no lock `version`; envkey-hook supports version {SUPPORTED_LOCK_VERSION}")
+        raise bad(f"no lock `version`; {supported}")
     if type(version) is not int or version != SUPPORTED_LOCK_VERSION:
-        raise bad(
-            f"unsupported lock version {version!r}; "
-            f"envkey-hook supports version {SUPPORTED_LOCK_VERSION}"
-        )
+        raise bad(f"unsupported lock version {version!r}; {supported}")
     revision = doc.get("revision")
     if revision is not None and type(revision) is not int:
         raise bad("`revision` must be an integer")
@@ -149,10 +151,8 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
         source = table.get("source")
         if source is None:
             raise bad(f"{what} has no `source`")
-        if not isinstance(source, dict):
-            raise bad(f"{what}: `source` must be a table")
-        if not all(isinstance(v, str) for v in source.values()):
-            raise bad(f"{what}: `source` values must be strings")
+        if not isinstance(source, dict) or not all(isinstance(v, str) for v in source.values()):
+            raise bad(f"{what}: `source` must be an inline table of strings")
         markers = table.get("resolution-markers", [])
         if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
             raise bad(f"{what}: `resolution-markers` must be an array of strings")
@@ -162,7 +162,7 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
         if not isinstance(wheels, list):
             raise bad(f"{what}: `wheels` must be an array")
         pkg = LockedPackage(
-            name=_normalize(name),
+            name=_SEPARATORS.sub("-", name).lower(),  # canonicalize_name, without packaging
             version=pkg_version,
             source=tuple(sorted(source.items())),
             resolution_markers=tuple(markers),
@@ -170,31 +170,33 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
             has_wheels=bool(wheels),
         )
         if pkg_version is None and pkg.source_kind not in _LOCAL_KINDS:
-            raise bad(f"{what} has no `version` (only {', '.join(_LOCAL_KINDS)} sources may omit it)")
+            only = ", ".join(_LOCAL_KINDS)
+            raise bad(f"{what} has no `version` (only {only} sources may omit it)")
         key = (pkg.name, pkg.version, pkg.source)
         if key in seen:
+            label = pkg.name if pkg_version is None else f"{pkg.name} {pkg_version}"
             where = f"{pkg.source_kind} {pkg.source_value}".strip()
-            raise bad(f"duplicate package {_show(pkg.name)} {_show(pkg_version or '')} ({where})")
+            raise bad(f"duplicate package {_show(label)} ({_show(where)})")
         seen.add(key)
         packages.append(pkg)
     return Lock(path, version, revision, requires_python, tuple(packages))
 
 
-def _normalize(name: str) -> str:
-    """PEP 503 normalization, as packaging.utils.canonicalize_name does it."""
-    return _SEPARATORS.sub("-", name).lower()
-
-
 _SEPARATORS = re.compile(r"[-_.]+")
+
+
+def _show(value: str) -> str:
+    """A name or version as it may go into a one-line message."""
+    return value if value.isprintable() else repr(value)
 
 
 # --- the fast reader -----------------------------------------------------------------
 #
-# The grammar below is a strict subset of TOML: every document it accepts is read by
-# tomllib into the same values. It admits what uv writes (see uv's
-# crates/uv-resolver/src/lock/serialize.rs): LF line ends, `key = value` lines,
-# `[table]` / `[[array]]` headers, arrays (on one line, or one `    element,` a line),
-# single-line inline tables, and a trailing comment on a value line.
+# The grammar is a strict subset of TOML 1.0: every document it accepts, tomllib reads
+# into the same values. It admits the layout uv writes (uv's
+# crates/uv-resolver/src/lock/serialize.rs): LF line ends, `key = value` lines, `[table]`
+# and `[[array]]` headers, arrays on one line or one `    element,` a line, inline tables
+# on one line, a comment after a value. Anything else goes to the TOML parser.
 
 _CTRL = r"\x00-\x08\x0a-\x1f\x7f"  # not allowed raw in strings or comments
 _STR = (  # a basic string with only the short escapes, or a literal string
@@ -204,13 +206,15 @@ _INT = r"(?:0|[1-9][0-9]*)"
 _KEY = r"[A-Za-z0-9_-]+"
 
 
-def _array(element: str) -> str:
-    """`[a, b]` or uv's `[\n    a,\n    b,\n]` (or a mix: TOML allows any)."""
+def _array(element: str, one_line: bool = False) -> str:
+    """`[a, b]`, or uv's `[\n    a,\n    b,\n]` (any mix of the two is valid TOML)."""
+    if one_line:
+        return rf"\[(?:{element}(?:, |(?=\])))*\]"
     return rf"\[(?:\n    )?(?:{element}(?:, |,\n    |,?\n?(?=\])))*\]"
 
 
 def _inline_table(*slots: tuple[str, str]) -> str:
-    """`{ k = v, ... }` with each slot (one key of an alternation) at most once, in order.
+    """`{ k = v, ... }`, each slot (a key or an alternation of keys) at most once, in order.
 
     The fixed order is what rules out a duplicate key, which TOML forbids.
     """
@@ -218,66 +222,67 @@ def _inline_table(*slots: tuple[str, str]) -> str:
     return rf"(?:\{{ (?=[a-z]){items}\}}|\{{\}})"
 
 
-# Slots in one order that agrees with every inline table uv writes: dependency edges
-# (name, version, source, extra, marker), requirements (name, extras | groups, marker,
-# a source kind and subdirectory, specifier, index, conflict), conflict items
-# (package, extra | group), sources (a kind, subdirectory), sdists and wheels
-# (url | path | filename, hash, size, upload-time, zstd). Alternatives share a slot
-# where uv writes only one of them.
+# Slots in one order that agrees with every inline table uv writes: dependencies (name,
+# version, source, extra, marker), requirements (name, extras | groups, marker, a source
+# kind, subdirectory, specifier, index, conflict), conflict items (package, extra |
+# group), sources (a kind, subdirectory), sdists and wheels (url | path | filename, hash,
+# size, upload-time, zstd). Keys share a slot where uv writes at most one of them.
 _KIND = "registry|git|url|path|filename|directory|editable|virtual"
+_LOCATION = ((_KIND, _STR), ("subdirectory", _STR))
+_FILE = (("hash", _STR), ("size", _INT), ("upload-time", _STR))
 _CONFLICT_ITEM = _inline_table(("package", _STR), ("extra|group", _STR))
 _INLINE = _inline_table(
     ("name|package", _STR),
     ("version", _STR),
-    ("source", _inline_table((_KIND, _STR), ("subdirectory", _STR))),
-    ("extra|extras|group|groups", rf"(?:{_STR}|{_array(_STR)})"),
+    ("source", _inline_table(*_LOCATION)),
+    ("extra|extras|group|groups", rf"(?:{_STR}|{_array(_STR, one_line=True)})"),
     ("marker", _STR),
-    (_KIND, _STR),
-    ("subdirectory", _STR),
+    *_LOCATION,
     ("specifier", _STR),
     ("index", _STR),
     ("conflict", _CONFLICT_ITEM),
-    ("hash", _STR),
-    ("size", _INT),
-    ("upload-time", _STR),
+    *_FILE,
     ("zstd", _inline_table(("hash", _STR), ("size", _INT))),
 )
-# An array element; the nested array is uv's `conflicts = [[ ... ], [ ... ]]`.
-_ELEMENT = rf"(?:{_STR}|{_INLINE}|{_array(_CONFLICT_ITEM)})"
-_STATEMENT_SOURCE = (
+# Most of a lock's bytes are wheel lines: this shortcut halves the time to match them.
+_WHEEL = rf"\{{ url = {_STR}, hash = {_STR}, size = {_INT}, upload-time = {_STR} \}}"
+# The nested array is uv's `conflicts = [[ ... ], [ ... ]]`.
+_ELEMENT = rf"(?:{_WHEEL}|{_STR}|{_INLINE}|{_array(_CONFLICT_ITEM)})"
+# A table value outside arrays: `source`, `sdist`, `[options.exclude-newer-package]`.
+_TABLE = _inline_table(*_LOCATION, *_FILE, ("timestamp", _STR), ("span", _STR))
+_STATEMENT = (
     r"(?P<blank>\n)"
     rf"|\[\[(?P<aot>{_KEY}(?:\.{_KEY})*)\]\]\n"
     rf"|\[(?P<table>{_KEY}(?:\.{_KEY})*)\]\n"
-    rf"|(?P<key>{_KEY}) = (?P<value>{_STR}|{_INT}|true|false|{_INLINE}|{_array(_ELEMENT)})"
+    rf"|(?P<key>{_KEY}) = (?P<value>{_STR}|{_INT}|true|false|{_TABLE}|{_array(_ELEMENT)})"
     rf"(?: #[^{_CTRL}]*)?\n"
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _statement() -> re.Pattern[str]:
-    """Compiled on first use: that takes milliseconds, which a plain import should not pay."""
-    return re.compile(_STATEMENT_SOURCE)
+    """Compiled on first use (it takes milliseconds), not at import."""
+    return re.compile(_STATEMENT)
 
 
 _STRING = re.compile(_STR)
-_PAIR = re.compile(rf"({_KEY}) = ({_STR})")
+_STRING_PAIR = re.compile(rf"({_KEY}) = ({_STR})")
 _ESCAPE = re.compile(r'\\([btnfr"\\])')
-_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+_ESCAPED = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
-# The keys `lock_from_toml` reads; the fast reader must give their exact values.
+# The keys `lock_from_toml` reads: the fast reader must give what tomllib would.
 _ROOT_READS = frozenset(("version", "revision", "requires-python", "package"))
 _PACKAGE_READS = frozenset(("name", "version", "source", "resolution-markers", "sdist", "wheels"))
-_LEAF = True  # a key holding a value the hook does not read
-
-Table = dict[str, Any]  # runtime alias: builtin generics work from Python 3.9
+_NO_READS: frozenset[str] = frozenset()
+_LEAF = True  # the value of a key that is not read
 
 
 class _Unexpected(Exception):
-    """Not uv's layout: let the full TOML parser decide."""
+    """Not uv's layout: the TOML parser decides."""
 
 
 def _fast_lock(text: str, path: str) -> Lock | None:
-    """The Lock via the fast reader, or None when the text is not in uv's layout."""
+    """The Lock from the fast reader, or None when the text is not in uv's layout."""
     try:
         doc = _fast_doc(text)
     except _Unexpected:
@@ -285,13 +290,13 @@ def _fast_lock(text: str, path: str) -> Lock | None:
     return lock_from_toml(doc, path)
 
 
-def _fast_doc(text: str) -> Table:
-    """The document as nested dicts holding the values `lock_from_toml` reads.
+def _fast_doc(text: str) -> dict[str, Any]:
+    """The document as nested dicts, with the values `lock_from_toml` reads.
 
-    It tracks every table and key, like a TOML parser, so that a redefined key or
-    table falls back (and is then reported) instead of being silently merged.
+    It keeps every table and key, as a TOML parser does, so that a redefined key or table
+    falls back (to be reported by tomllib) instead of being merged.
     """
-    root: Table = {}
+    root: dict[str, Any] = {}
     table, reads = root, _ROOT_READS
     match = _statement().match
     pos, end = 0, len(text)
@@ -306,34 +311,34 @@ def _fast_doc(text: str) -> Table:
         if kind == "aot" or kind == "table":
             header: str = m.group(kind)
             table = _open_table(root, header.split("."), kind == "aot")
-            reads = _PACKAGE_READS if header == "package" else frozenset()
+            reads = _PACKAGE_READS if header == "package" else _NO_READS
             continue
         key = m.group("key")
         if key in table:
-            raise _Unexpected  # a duplicate: tomllib words the error
+            raise _Unexpected
         table[key] = _read_value(key, m.group("value")) if key in reads else _LEAF
     return root
 
 
-def _open_table(root: Table, parts: list[str], array: bool) -> Table:
-    """The table a header opens, creating it as TOML does (redefinitions bail out)."""
+def _open_table(root: dict[str, Any], parts: list[str], array: bool) -> dict[str, Any]:
+    """The table a header opens, made as TOML makes it; bail out on any redefinition."""
     head = parts[0]
-    if len(parts) == 1 and head == "package":
+    if parts == ["package"]:
         if not array:
             raise _Unexpected
     elif head in _ROOT_READS and (
         head != "package" or parts[1] in _PACKAGE_READS or not isinstance(root.get(head), list)
     ):
-        raise _Unexpected  # would change a value the hook reads
+        raise _Unexpected  # it would change a value the hook reads
     node = root
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if isinstance(child, list):
-            child = child[-1]
+            child = child[-1]  # `[a.b]` after `[[a]]` extends the last `a`
         elif not isinstance(child, dict):
             raise _Unexpected
         node = child
-    new: Table = {}
+    new: dict[str, Any] = {}
     existing = node.get(parts[-1])
     if array and isinstance(existing, list):
         existing.append(new)
@@ -345,23 +350,23 @@ def _open_table(root: Table, parts: list[str], array: bool) -> Table:
 
 
 def _read_value(key: str, value: str) -> Any:
-    """The value of a key the hook reads, as tomllib gives it, or bail out."""
+    """A value `lock_from_toml` reads, as tomllib gives it (or as far as it is read)."""
     first = value[0]
     if first == '"' or first == "'":
         return _unquote(value)
     if first == "{" and key == "source":
-        pairs = _PAIR.findall(value)
+        pairs = _STRING_PAIR.findall(value)
         if "{ " + ", ".join(f"{k} = {v}" for k, v in pairs) + " }" != value:
-            raise _Unexpected  # not all strings
+            raise _Unexpected  # a value that is not a string
         return {k: _unquote(v) for k, v in pairs}
     if first == "{" and key == "sdist":
-        return {}  # only its presence matters
-    if first == "[" and key in ("wheels", "resolution-markers"):
-        strings = _STRING.findall(value)
-        if key == "wheels":  # only whether it is empty matters
-            return [] if value.strip("[\n ]") == "" else [_LEAF]
-        if _STRING.sub("", value).strip("[], \n") == "":  # nothing but strings
-            return [_unquote(s) for s in strings]
+        return {}  # only read for being there
+    if first == "[" and key == "wheels":
+        return [] if value in ("[]", "[\n    ]") else [_LEAF]  # only read for being empty
+    if first == "[" and key == "resolution-markers":
+        if _STRING.sub("", value)[1:-1].strip(", \n") == "":  # nothing but strings
+            return [_unquote(s) for s in _STRING.findall(value)]
+        raise _Unexpected
     if first in "{[":
         raise _Unexpected
     return value == "true" if value in ("true", "false") else int(value)
@@ -371,15 +376,4 @@ def _unquote(token: str) -> str:
     body = token[1:-1]
     if token[0] == "'" or "\\" not in body:
         return body
-    return _ESCAPE.sub(lambda e: _ESCAPES[e.group(1)], body)
-
-
-__all__ = [
-    "SUPPORTED_LOCK_VERSION",
-    "Lock",
-    "LockedPackage",
-    "lock_from_toml",
-    "parse_lock",
-    "parse_lock_toml",
-    "read_lock",
-]
+    return _ESCAPE.sub(lambda e: _ESCAPED[e.group(1)], body)

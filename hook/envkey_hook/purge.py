@@ -21,10 +21,11 @@ from envkey_hook.locks import CacheLocks
 from envkey_hook.remove import AllowedSet, RefusedRemoval, cleanup_leftovers, remove_tree, tree_size
 from envkey_hook.wheels import Payload, compiled_payload
 
-# setuptools' build/ holds only these: lib.<plat>-<tag>, temp.<plat>-<tag>,
-# bdist.<plat>, scripts-<ver>. Anything else may be the user's, so it is left alone.
-_SETUPTOOLS_OUTPUT = re.compile(r"(lib|temp|bdist)\.")
-_SETUPTOOLS_ANY = re.compile(r"(lib|temp|bdist)\.|scripts-")
+# setuptools' build/ holds only these: lib.<plat>-<tag> (`lib` for pure Python),
+# temp.<plat>-<tag>, bdist.<plat>, scripts-<ver>. Anything else may be the user's
+# (or shipped in the sdist), so such a build/ is left alone.
+_SETUPTOOLS_OUTPUT = re.compile(r"(lib|temp|bdist)(\..+)?")
+_SETUPTOOLS_ANY = re.compile(r"(lib|temp|bdist)(\..+)?|scripts-.+")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ def is_setuptools_build_dir(path: Path) -> bool:
             names = [e.name for e in it]
     except OSError:
         return False
-    return any(_SETUPTOOLS_OUTPUT.match(n) for n in names) and all(
-        _SETUPTOOLS_ANY.match(n) for n in names
+    return any(_SETUPTOOLS_OUTPUT.fullmatch(n) for n in names) and all(
+        _SETUPTOOLS_ANY.fullmatch(n) for n in names
     )
 
 
@@ -182,9 +183,12 @@ def plan(
                 found.append(_build_dir(co / "build", "checkout-build", t.name, entry, detail))
         for d in sorted(t.local_dirs):
             found.append(_local_build(d, t.name, repo_root))
-    removals = [f for f in found if isinstance(f, Removal)]
-    notices = [f for f in found if isinstance(f, Notice)]
-    return removals, notices
+    removals: dict[Path, Removal] = {}
+    for f in found:
+        if isinstance(f, Removal):
+            # One commit's checkout can serve two packages: list each path once.
+            removals.setdefault(f.path, f)
+    return list(removals.values()), [f for f in found if isinstance(f, Notice)]
 
 
 def execute(

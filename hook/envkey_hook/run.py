@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envkey_hook import gitstate
+from envkey_hook.config import Config, parse_config
 from envkey_hook.envkey import Change, all_as_changed, compute_envkeys, diff_envkeys, marker_environment
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, parse_lock
@@ -16,8 +17,9 @@ from envkey_hook.settings import Settings, load_settings
 if TYPE_CHECKING:
     from envkey_hook.purge import Notice, Removal, Target
 
-# A polluted slot or an in-place build means the installed copy may hold the stale binary.
-_NEEDS_REINSTALL = ("polluted-slot", "local-build")
+# A polluted slot, a whole entry or an in-place build: the installed copy may hold the
+# stale binary, and a plain `uv sync` would keep it.
+_NEEDS_REINSTALL = ("polluted-slot", "local-build", "entry")
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Outcome:
 class ProjectState:
     lock: Lock
     settings: Settings
+    config: Config
 
 
 def _project_relpath(root: Path, project: Path) -> str:
@@ -93,10 +96,35 @@ def read_state(
     where = lock_rel if label == gitstate.WORKTREE else f"{label}:{lock_rel}"
     lock = parse_lock(data, where)
     settings = load_settings(root, rel, read, os.environ)
-    return ProjectState(lock, settings)
+    return ProjectState(lock, settings, _read_config(read, _join(rel, "pyproject.toml")))
 
 
-def _targets(project_dir: Path, states: list[ProjectState], packages: set[str]) -> list[Target]:
+def _read_config(read: gitstate.Reader, relpath: str) -> Config:
+    data = read(relpath)
+    if data is None or b"envkey-hook" not in data:
+        return Config()  # skip a second TOML parse when there is no table
+    from envkey_hook.tomlcompat import loads
+
+    return parse_config(loads(data, relpath), relpath)
+
+
+def _whole_entries(changes: list[Change], config: Config) -> set[str]:
+    """Packages whose whole cache entries must go, not just `build/`.
+
+    When only inputs that uv's slot key cannot see moved, uv would reinstall the
+    very same cached wheel, so the slots themselves are stale.
+    """
+    if config.purge == "entries":
+        return {c.package for c in changes}
+    if config.purge == "build-dirs":
+        return set()
+    keyed = {c.package for c in changes if c.keyed}
+    return {c.package for c in changes if c.package not in keyed}
+
+
+def _targets(
+    project_dir: Path, states: list[ProjectState], packages: set[str], whole: set[str]
+) -> list[Target]:
     """Where each affected package's build state can live, from every state's lock."""
     from envkey_hook.purge import Target
 
@@ -110,7 +138,10 @@ def _targets(project_dir: Path, states: list[ProjectState], packages: set[str]) 
                 shas[pkg.name].add(pkg.source_value.rsplit("#", 1)[1])
             elif pkg.source_kind in ("directory", "editable"):
                 dirs[pkg.name].add(Path(os.path.normpath(project_dir / pkg.source_value)))
-    return [Target(p, frozenset(shas[p]), frozenset(dirs[p])) for p in sorted(packages)]
+    return [
+        Target(p, frozenset(shas[p]), frozenset(dirs[p]), whole_entries=p in whole)
+        for p in sorted(packages)
+    ]
 
 
 def run(opts: Options) -> Outcome:
@@ -132,7 +163,8 @@ def run(opts: Options) -> Outcome:
 
     env = marker_environment(os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv"))
     settings_file = _join(rel, "pyproject.toml")
-    new_keys = compute_envkeys(new.lock, new.settings, env, settings_file)
+    watch = new.config.watch
+    new_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
 
     old_read = gitstate.ref_reader(repo, opts.from_ref)
     old = read_state(root, rel, old_read, opts.from_ref) if old_read else None
@@ -146,14 +178,14 @@ def run(opts: Options) -> Outcome:
         outcome.changes = all_as_changed(new_keys.values())
         states = [new]
     else:
-        old_keys = compute_envkeys(old.lock, old.settings, env, settings_file)
+        old_keys = compute_envkeys(old.lock, old.settings, env, settings_file, watch)
         outcome.changes = diff_envkeys(old_keys, new_keys)
         states = [old, new]
 
     affected = {c.package for c in outcome.changes}
     if not affected:
         return outcome
-    _purge(outcome, opts, project, root, states, new.settings, affected)
+    _purge(outcome, opts, project, root, states, new, affected)
     return outcome
 
 
@@ -163,7 +195,7 @@ def _purge(
     project: Path,
     root: Path,
     states: list[ProjectState],
-    settings: Settings,
+    new: ProjectState,
     affected: set[str],
 ) -> None:
     from envkey_hook import purge
@@ -171,8 +203,10 @@ def _purge(
     from envkey_hook.locks import LockBusy
     from envkey_hook.remove import AllowedSet
 
-    cache = resolve_cache_dir(opts.cache_dir, settings.cache_dir, os.environ, Path.cwd())
-    targets = _targets(project, states, affected)
+    cache = resolve_cache_dir(opts.cache_dir, new.settings.cache_dir, os.environ, Path.cwd())
+    targets = _targets(project, states, affected, _whole_entries(outcome.changes, new.config))
+    if not new.config.clean_local_sources:
+        targets = [replace(t, local_dirs=frozenset()) for t in targets]
     removals, notices = purge.plan(cache, targets, root)
     outcome.removals, outcome.notices = list(removals), list(notices)
     if opts.dry_run or not removals:

@@ -144,14 +144,15 @@ def _under(child: str, parent: str) -> bool:
 
 
 def affected_projects(changed: Sequence[str], locks: Sequence[str]) -> list[str]:
-    """Project dirs whose lock or settings may have changed.
+    """Project dirs (those holding a uv.lock in `locks`) that a changed file concerns.
 
-    A changed file concerns the project in its directory, the workspace above it
-    (a member's pyproject.toml) and the projects below it (uv reads uv.toml and
-    [tool.uv] walking up from the project).
+    A file concerns the project in its directory and every project below it: uv
+    looks for uv.toml and [tool.uv] walking up from a project.  Not the workspace
+    above it: uv ignores a member's [tool.uv], and a member's dependencies move the
+    workspace's uv.lock, which is then in `changed` itself.
     """
     dirs = {posixpath.dirname(p) for p in changed if posixpath.basename(p) in WATCHED}
-    return sorted(p for p in locks if any(_under(p, d) or _under(d, p) for d in dirs))
+    return sorted(p for p in locks if any(_under(p, d) for d in dirs))
 
 
 def _label(ref: str) -> str:
@@ -164,9 +165,8 @@ def _label(ref: str) -> str:
     return ref
 
 
-def _has_news(o: Outcome, verbosity: int) -> bool:
-    if o.message and not o.changes:
-        return verbosity > 0  # e.g. a project new in the target: nothing compared
+def _has_news(o: Outcome) -> bool:
+    # Not `message` alone (a project new in the target: nothing compared): -v shows it.
     return bool(o.changes or o.notices or o.busy)
 
 
@@ -230,13 +230,13 @@ def _hook(
     err: TextIO,
 ) -> int:
     refs = refs_for_stage(stage, argv, env, stdin)
-    changed = None if refs is None or refs[0] == refs[1] else changed_files(*refs)
+    if refs is not None and refs[0] == refs[1]:
+        changed: list[str] | None = []  # `git checkout -b`: HEAD did not move
+    else:
+        changed = None if refs is None else changed_files(*refs)
     if refs is None or changed is None:
         if verbosity > 0:
-            print(
-                f"envkey-hook: {stage}: no baseline (new clone or worktree?); nothing compared",
-                file=out,
-            )
+            print(f"envkey-hook: {stage}: no baseline (new clone or worktree?)", file=out)
         return 0
     if not changed:
         if verbosity > 0:
@@ -267,9 +267,11 @@ def _hook(
                 raise
             print(f"envkey-hook: warning: {stage} hook skipped {rel or '.'}: {exc}", file=err)
             continue
-        if _has_news(outcome, verbosity):
+        if (_has_news(outcome) and verbosity >= 0) or verbosity > 0:
             name = posixpath.join(rel, "uv.lock")
             print(f"envkey-hook {stage}: {name} ({_label(from_ref)} -> {_label(to_ref)})", file=out)
             report.render_text([outcome], verbosity, out, err)
+            if not outcome.changes and not outcome.message:
+                print("No build input changed", file=out)
         code = max(code, outcome.exit_code)
     return code if strict else 0

@@ -1,0 +1,82 @@
+"""envkey-hook's own settings: the `[tool.envkey-hook]` table of pyproject.toml."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envkey_hook.errors import InputError
+
+# Runtimes whose headers or ABI native extensions are commonly compiled against.
+DEFAULT_WATCH = (
+    "torch",
+    "numpy",
+    "jax",
+    "jaxlib",
+    "tensorflow",
+    "cython",
+    "pybind11",
+    "nanobind",
+    "setuptools",
+)
+PURGE_POLICIES = ("build-dirs", "entries")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Defaults are what a user gets with no `[tool.envkey-hook]` table."""
+
+    watch: tuple[str, ...] = DEFAULT_WATCH
+    purge: str | None = None  # None: build-dirs when uv keys the slot, entries when it cannot
+    clean_local_sources: bool = True
+    strict: bool = False
+    lockfiles: tuple[str, ...] = ()
+
+
+_KEYS = ("watch", "extend-watch", "purge", "clean-local-sources", "strict", "lockfiles")
+
+
+def _names(path: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(path, f"[tool.envkey-hook] {key}: expected a list of strings")
+    from packaging.utils import canonicalize_name
+
+    return [canonicalize_name(v) if key.endswith("watch") else v for v in value]
+
+
+def _bool(path: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(path, f"[tool.envkey-hook] {key}: expected true or false, got {value!r}")
+    return value
+
+
+def parse_config(pyproject: Mapping[str, Any], path: str) -> Config:
+    """Validate `[tool.envkey-hook]`; unknown keys and wrong types name the key."""
+    table = pyproject.get("tool", {}).get("envkey-hook", {})
+    if not isinstance(table, dict):
+        raise InputError(path, "[tool.envkey-hook]: expected a table")
+    for key in table:
+        if key not in _KEYS:
+            raise InputError(
+                path, f"[tool.envkey-hook] {key}: unknown key (known: {', '.join(_KEYS)})"
+            )
+    watch = _names(path, "watch", table["watch"]) if "watch" in table else list(DEFAULT_WATCH)
+    watch += [
+        n for n in _names(path, "extend-watch", table.get("extend-watch", [])) if n not in watch
+    ]
+    purge = table.get("purge")
+    if purge is not None and purge not in PURGE_POLICIES:
+        raise InputError(
+            path,
+            f"[tool.envkey-hook] purge: expected one of {', '.join(PURGE_POLICIES)}, got {purge!r}",
+        )
+    return Config(
+        watch=tuple(watch),
+        purge=purge,
+        clean_local_sources=_bool(
+            path, "clean-local-sources", table.get("clean-local-sources", True)
+        ),
+        strict=_bool(path, "strict", table.get("strict", False)),
+        lockfiles=tuple(_names(path, "lockfiles", table.get("lockfiles", []))),
+    )
