@@ -47,7 +47,7 @@ class Scenario:
     before: tuple[str, ...] = ("1.0", "1.0")
     stale: tuple[str, ...] = ("1.0", "2.0")
     healed: tuple[str, ...] = ("2.0", "2.0")
-    change_line: str = "extpkg: rtlib 1.0 -> 2.0"
+    change_line: str = "extpkg: rtlib 1.0 -> 2.0"  # `{tmp}` stands for the test's tmp_path
     pin: str = "1.0"
     # Extra `uv sync` arguments after the change (see runtime-moves-index).
     sync_args: tuple[str, ...] = ()
@@ -84,7 +84,10 @@ TRIGGERS = [
         before=("1",),
         stale=("1",),
         healed=("7",),
-        change_line="extpkg: config-settings --build-option",
+        change_line=(
+            'extpkg: config-settings --build-option ["build_ext", "--define=EXT_TAG=1"]'
+            ' -> ["build_ext", "--define=EXT_TAG=7"]'
+        ),
     ),
     Scenario(
         "pinned-extra-build-dependency",
@@ -110,7 +113,7 @@ TRIGGERS = [
         before=("a", "a"),
         stale=("a", "b"),
         healed=("b", "b"),
-        change_line="extpkg: rtlib source",
+        change_line="extpkg: rtlib source registry={tmp}/index-a -> registry={tmp}/index-b",
         # uv keeps an installed registry wheel of the same name and version even
         # when the lock moved it to another index: ask for the new one explicitly.
         sync_args=("--reinstall-package", "rtlib"),
@@ -120,9 +123,11 @@ TRIGGERS = [
 SCENARIOS = SOURCES + TRIGGERS
 
 
-def _flat_index(name: str, path: Path, explicit: bool = True) -> str:
-    return f'\n[[tool.uv.index]]\nname = "{name}"\nurl = "{path.as_uri()}"\nformat = "flat"\n' + (
-        "explicit = true\n" if explicit else "default = true\n"
+def _flat_index(name: str, path: Path, default: bool = False) -> str:
+    """A `[[tool.uv.index]]` table for a flat directory of wheels and sdists."""
+    role = "default = true" if default else "explicit = true"
+    return (
+        f'\n[[tool.uv.index]]\nname = "{name}"\nurl = "{path.as_uri()}"\nformat = "flat"\n{role}\n'
     )
 
 
@@ -140,7 +145,7 @@ def _pyproject(sc: Scenario, tmp_path: Path, project: Path, wheelhouse: Path) ->
             fixture.runtime_wheel(tmp_path / f"index-{variant}", "1.0", variant=variant)
         fixture.ext_sdist(links)
         sources = (
-            _flat_index("local", links, explicit=False)
+            _flat_index("local", links, default=True)
             + _flat_index("a", tmp_path / "index-a")
             + _flat_index("b", tmp_path / "index-b")
             + '\n[tool.uv.sources]\nrtlib = { index = "a" }\n'
@@ -221,7 +226,7 @@ def test_hook_before_sync_gets_fresh_binary(
     result = project.run_hook()
 
     assert result.rc == sc.rc_before_sync, result
-    assert sc.change_line in result.stdout
+    assert sc.change_line.format(tmp=tmp_path) in result.stdout.splitlines()
     assert build_dirs(uv_cache) == []
     assert _in_place_builds(project) == []
     project.sync(*sc.sync_args)
@@ -243,7 +248,7 @@ def test_hook_after_stale_sync_heals_with_reinstall(
     result = project.run_hook()
 
     assert result.rc == 1, result
-    assert sc.change_line in result.stdout
+    assert sc.change_line.format(tmp=tmp_path) in result.stdout.splitlines()
     assert "uv sync --reinstall-package extpkg" in result.stdout
     assert build_dirs(uv_cache) == []
     assert _in_place_builds(project) == []
@@ -279,7 +284,7 @@ def test_dry_run_deletes_nothing(
     result = project.run_hook("--dry-run")
 
     assert result.rc == 1, result
-    assert sc.change_line in result.stdout
+    assert sc.change_line.format(tmp=tmp_path) in result.stdout.splitlines()
     assert "Would remove" in result.stdout
     assert snapshot(uv_cache, project.root) == before
     project.sync()

@@ -160,7 +160,7 @@ def expected_data(text: str, pkg: str) -> dict[str, object]:
     return data
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(projects())
 def test_rewrite_adds_exactly_the_new_key(case: tuple[str, str]) -> None:
     text, pkg = case
@@ -258,6 +258,13 @@ def test_refuses_in_post_stages(
         (
             {
                 "pyproject.toml": PROJECT
+                + '[tool.uv.config-settings-package]\nextpkg = { "--global-option" = [1] }\n'
+            },
+            "expected a string or a list",
+        ),
+        (
+            {
+                "pyproject.toml": PROJECT
                 + "[tool.uv]\nbuild-constraint-dependencies = ['setuptools<<1']\n"
             },
             "invalid requirement",
@@ -326,7 +333,7 @@ def test_failed_write_leaves_original(
         raise OSError(28, "No space left on device")
 
     target = {
-        "mkstemp": (fix.tempfile, "mkstemp"),
+        "mkstemp": (tempfile, "mkstemp"),
         "fsync": (fix.os, "fsync"),
         "replace": (fix.os, "replace"),
     }[fail]

@@ -72,7 +72,9 @@ def problem(text: str | bytes) -> str:
     return info.value.problem
 
 
-TORCH = 'name = "torch"\nversion = "2.14.1"\nsource = { registry = "https://index.example/simple" }\n'
+TORCH = (
+    'name = "torch"\nversion = "2.14.1"\nsource = { registry = "https://index.example/simple" }\n'
+)
 
 
 # --- the big real locks --------------------------------------------------------------
@@ -113,7 +115,7 @@ def test_big_torch_fork() -> None:
     assert old.resolution_markers == ("python_full_version < '3.11'",)
     assert len(new.resolution_markers) == 18
     assert new.resolution_markers[0] == "python_full_version >= '3.15' and sys_platform == 'win32'"
-    assert all("3.11" not in m or ">= '3.11" in m for m in new.resolution_markers)
+    assert not any("< '3.11'" in m for m in new.resolution_markers)
 
 
 # --- small real locks ------------------------------------------------------------------
@@ -206,10 +208,13 @@ FULL_TORCH = (
             "[\n    \"python_full_version < '3.11'\",\n]", "[ \"python_full_version < '3.11'\" ]"
         ),
         lambda t: t.replace(SOURCE_LINE, 'source.registry = "https://index.example/simple"\n'),
-        lambda t: t.replace(SOURCE_LINE, "")
-        + '\n[package.source]\nregistry = "https://index.example/simple"\n',  # a sub-table
+        lambda t: (
+            t.replace(SOURCE_LINE, "")
+            + '\n[package.source]\nregistry = "https://index.example/simple"\n'
+        ),  # a sub-table
         lambda t: t.replace(  # inline-table keys out of uv's order
-            SDIST_LINE, 'sdist = { hash = "sha256:00", url = "https://files.example/torch.tar.gz" }\n'
+            SDIST_LINE,
+            'sdist = { hash = "sha256:00", url = "https://files.example/torch.tar.gz" }\n',
         ),
     ],
 )
@@ -223,7 +228,7 @@ def test_fallback_on_reformatted_lock(edit: Callable[[str], str]) -> None:
 
 def test_fast_reader_handles_escapes_and_literal_strings() -> None:
     text = lock_text(
-        'name = "a"\nversion = "1"\nsource = { url = \'C:\\x\\"y".whl\', subdirectory = "s\\\\u" }\n'
+        A + 'source = { url = \'C:\\x\\"y".whl\', subdirectory = "s\\\\u" }\n'
         'resolution-markers = [\n    "extra == \\"q\\"\\t\\u00e9",\n    \'é\',\n]\n'
     )
     assert "\\u00e9" in text
@@ -266,6 +271,14 @@ def test_tricky_toml_agrees(text: str) -> None:
     assert_agree(text)
 
 
+def test_broken_long_array_falls_back_without_backtracking_forever() -> None:
+    """A wheel line fits two patterns; a broken end must not retry 2**100 combinations."""
+    wheel = '    { url = "u", hash = "h", size = 1, upload-time = "t" },\n'
+    text = lock_text(TORCH + "wheels = [\n" + wheel * 100 + "]]\n")
+    assert fast(text) is None
+    assert problem(text).startswith("invalid TOML: ")
+
+
 # --- errors --------------------------------------------------------------------------------
 
 
@@ -305,20 +318,26 @@ def test_bad_lock_version(head: str, expected: str) -> None:
     assert problem(lock_text(TORCH, head=head)) == expected
 
 
+A = 'name = "a"\nversion = "1"\n'
+NOT_STRINGS = "package a: `source` must be an inline table of strings"
+MARKERS = "`resolution-markers` must be an array of strings"
+NO_VERSION = "has no `version` (only directory, editable, virtual sources may omit it)"
+
+
 @pytest.mark.parametrize(
     ("package", "expected"),
     [
         ('version = "1"\nsource = { registry = "r" }\n', "package #2 has no `name`"),
         ('name = 1\nversion = "1"\n', "package #2: `name` must be a string"),
         ('name = "A_b"\nversion = 3\n', "package A_b: `version` must be a string"),
-        ('name = "a"\nversion = "1"\n', "package a has no `source`"),
-        ('name = "a"\nversion = "1"\nsource = "pypi"\n', "package a: `source` must be an inline table of strings"),
-        ('name = "a"\nversion = "1"\nsource = { registry = 1 }\n', "package a: `source` must be an inline table of strings"),
-        ('name = "a"\nversion = "1"\nsource = { git = "g" }\nresolution-markers = "m"\n', "package a: `resolution-markers` must be an array of strings"),
-        ('name = "a"\nversion = "1"\nsource = { git = "g" }\nsdist = "s"\n', "package a: `sdist` must be a table"),
-        ('name = "a"\nversion = "1"\nsource = { git = "g" }\nwheels = "w"\n', "package a: `wheels` must be an array"),
-        ('name = "a\\tb"\nsource = { registry = "r" }\n', "package 'a\\tb' has no `version` (only directory, editable, virtual sources may omit it)"),
-        ('name = "Torch"\nversion = "2.14.1"\nsource = { registry = "https://index.example/simple" }\n', "duplicate package torch 2.14.1 (registry https://index.example/simple)"),
+        (A, "package a has no `source`"),
+        (A + 'source = "pypi"\n', NOT_STRINGS),
+        (A + "source = { registry = 1 }\n", NOT_STRINGS),
+        (A + 'source = { git = "g" }\nresolution-markers = "m"\n', f"package a: {MARKERS}"),
+        (A + 'source = { git = "g" }\nsdist = "s"\n', "package a: `sdist` must be a table"),
+        (A + 'source = { git = "g" }\nwheels = "w"\n', "package a: `wheels` must be an array"),
+        ('name = "a\\tb"\nsource = { registry = "r" }\n', f"package 'a\\tb' {NO_VERSION}"),
+        (TORCH.replace('"torch"', '"Torch"'), "duplicate package torch 2.14.1 (registry https://index.example/simple)"),
     ],
 )  # fmt: skip
 def test_bad_package(package: str, expected: str) -> None:
@@ -328,9 +347,7 @@ def test_bad_package(package: str, expected: str) -> None:
 @pytest.mark.parametrize("kind", ["registry", "git", "url", "path"])
 def test_version_required_unless_local(kind: str) -> None:
     text = lock_text(f'name = "a"\nsource = {{ {kind} = "x" }}\n')
-    assert problem(text) == (
-        "package a has no `version` (only directory, editable, virtual sources may omit it)"
-    )
+    assert problem(text) == f"package a {NO_VERSION}"
     for local in ("directory", "editable", "virtual"):
         lock = parse_lock(text.replace(kind, local).encode(), P)
         assert lock.packages == (LockedPackage("a", None, ((local, "x"),)),)
@@ -376,17 +393,23 @@ def toml_str(value: str, literal: bool) -> str:
     return '"' + "".join(out) + '"'
 
 
-odd_text = st.text(
-    st.sampled_from(list("az09 .-_'\"\\\t\n\x7f\x01=[]{},#") + ["é", "λ", "\U0001f600"]),
-    max_size=8,
-)
+PLAIN = list("az09 .-_'\"\\\t\n=[]{},#") + ["é", "λ", "\U0001f600"]
+CONTROL = ["\x01", "\x7f"]  # spelled as \u escapes, which the fast reader leaves to TOML
 names = st.sampled_from(["torch", "Flash_Attn", "a.b-c", "A__B", "numpy", "x", "ÿ-λ"])
+WHEELS = [
+    '{{ url = {}, hash = "h", size = 1, upload-time = "t" }}',
+    "{{ path = {} }}",
+    '{{ filename = {}, hash = "h", zstd = {{ hash = "z", size = 2 }} }}',
+]
 kinds = st.sampled_from(["registry", "git", "url", "path", "directory", "editable", "virtual"])
 
 
 @st.composite
 def uv_locks(draw: st.DrawFn) -> str:
     """A small lock written in uv's layout, with odd strings in the places uv allows."""
+
+    alphabet = PLAIN + CONTROL if draw(st.integers(0, 4)) == 0 else PLAIN
+    odd_text = st.text(st.sampled_from(alphabet), max_size=8)
 
     def s(value: str) -> str:
         return toml_str(value, draw(st.booleans()))
@@ -402,17 +425,21 @@ def uv_locks(draw: st.DrawFn) -> str:
         markers = draw(st.lists(odd_text, min_size=1, max_size=2))
         out.append(f"resolution-markers = {string_lines(markers)}\n")
     if draw(st.booleans()):
-        out.append('conflicts = [[\n    { package = "p", extra = "a" },\n    { package = "p" },\n]]\n')
+        out.append(
+            'conflicts = [[\n    { package = "p", extra = "a" },\n    { package = "p" },\n]]\n'
+        )
     if draw(st.booleans()):
         out.append('\n[options]\nexclude-newer = "2025-01-01T00:00:00Z" # keep\n')
     if draw(st.booleans()):
-        out.append(f'\n[manifest]\nmembers = {string_lines(["a", "b"])}\n')
+        out.append(f"\n[manifest]\nmembers = {string_lines(['a', 'b'])}\n")
         out.append('constraints = [{ name = "x", specifier = "<2" }]\n')
     for _ in range(draw(st.integers(0, 5))):
         kind = draw(kinds)
         out.append(f"\n[[package]]\nname = {s(draw(names))}\n")
         if kind not in ("directory", "editable", "virtual") or draw(st.booleans()):
-            out.append(f"version = {s(draw(st.sampled_from(['1.0', '2.0+cu1', draw(odd_text)])))}\n")
+            out.append(
+                f"version = {s(draw(st.sampled_from(['1.0', '2.0+cu1', draw(odd_text)])))}\n"
+            )
         source = f"{kind} = {s(draw(odd_text))}"
         if kind == "url" and draw(st.booleans()):
             source += f", subdirectory = {s(draw(odd_text))}"
@@ -424,31 +451,22 @@ def uv_locks(draw: st.DrawFn) -> str:
             out.append(
                 "dependencies = [\n"
                 f"    {{ name = {s(draw(names))} }},\n"
-                f"    {{ name = \"b\", version = \"1\", source = {{ registry = {s(draw(odd_text))} }}, "
+                f'    {{ name = "b", version = "1", source = {{ registry = {s(draw(odd_text))} }}, '
                 f"extra = [{s(draw(odd_text))}], marker = {s(draw(odd_text))} }},\n"
                 "]\n"
             )
         if draw(st.booleans()):
-            out.append(f"sdist = {{ url = {s(draw(odd_text))}, hash = \"sha256:ab\", size = 12 }}\n")
-        wheels = draw(st.integers(0, 2))
+            out.append(f'sdist = {{ url = {s(draw(odd_text))}, hash = "sha256:ab", size = 12 }}\n')
+        wheels = [
+            draw(st.sampled_from(WHEELS)).format(s(draw(odd_text)))
+            for _ in range(draw(st.integers(0, 2)))
+        ]
         if wheels:
-            out.append("wheels = [\n")
-            for _ in range(wheels):
-                url = s(draw(odd_text))
-                out.append(
-                    draw(
-                        st.sampled_from(
-                            [
-                                f'    {{ url = {url}, hash = "h", size = 1, upload-time = "t" }},\n',
-                                f"    {{ path = {url} }},\n",
-                                f'    {{ filename = {url}, hash = "h", zstd = {{ hash = "z", size = 2 }} }},\n',
-                            ]
-                        )
-                    )
-                )
-            out.append("]\n")
+            out.append("wheels = [\n" + "".join(f"    {w},\n" for w in wheels) + "]\n")
         if draw(st.booleans()):
-            out.append(f"\n[package.optional-dependencies]\n{draw(st.sampled_from(['cu', 'x-y']))} = [\n")
+            out.append(
+                f"\n[package.optional-dependencies]\n{draw(st.sampled_from(['cu', 'x-y']))} = [\n"
+            )
             out.append(f"    {{ name = {s(draw(names))}, marker = {s(draw(odd_text))} }},\n]\n")
         if draw(st.booleans()):
             out.append(f"\n[package.metadata]\nrequires-dist = [{{ name = {s(draw(names))} }}]\n")

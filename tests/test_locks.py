@@ -139,3 +139,11 @@ def test_lock_holder_describes_the_process(tmp_path: Path) -> None:
     assert holder.endswith(f"(pid {pid})") and holder.startswith("python")
     assert lock_holder(lock) == "another process"  # released
     assert lock_holder(tmp_path / "missing") == "another process"
+
+
+def test_entry_gone_since_planning_is_skipped(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with CacheLocks(cache, [cache / "vanished"], timeout=0.1):
+        pass
+    assert not (cache / "vanished").exists()

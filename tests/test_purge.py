@@ -110,6 +110,25 @@ def test_git_entry_slot_and_checkout_build(tmp_path: Path) -> None:
     assert kinds(removals) == [("polluted-slot", tree["new"])]
 
 
+def test_whole_entries(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    index = polluted_entry(cache, "index")
+    git = polluted_entry(cache, "git")
+    checkout = cache / "git-v2" / "checkouts" / "3e815980bd78015e" / SHA[:7]
+    checkout.mkdir(parents=True)
+    build = setuptools_build(checkout)
+    target = Target("extpkg", git_shas=frozenset({SHA}), whole_entries=True)
+    removals, _ = plan(cache, [target], tmp_path)
+    assert kinds(removals) == sorted(
+        [("entry", index["entry"]), ("entry", git["entry"]), ("checkout-build", build)]
+    )
+    assert all(r.entry == r.path for r in removals if r.kind == "entry")
+    result = execute(removals, cache, AllowedSet(cache=cache))
+    assert result.refused == [] and len(result.removed) == 3
+    assert not index["entry"].exists() and not git["entry"].exists() and not build.exists()
+    assert (cache / "sdists-v11" / "index").is_dir()
+
+
 def test_checkout_shared_by_two_packages_is_listed_once(tmp_path: Path) -> None:
     checkout = tmp_path / "git-v2" / "checkouts" / "3e815980bd78015e" / SHA[:7]
     checkout.mkdir(parents=True)

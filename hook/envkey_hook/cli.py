@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 from envkey_hook import __version__
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
+
+# Not `typing.TYPE_CHECKING`: this module is on the no-op path, where every import shows.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 EXIT_INTERNAL = 3
 
@@ -22,6 +25,8 @@ exit codes:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     p.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
     p.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
@@ -30,6 +35,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="envkey-hook",
         description="Purge stale native-extension builds from uv's cache when their build "
@@ -75,6 +82,8 @@ _HOOK_TYPES = ("pre-commit", "post-checkout", "post-merge", "post-rewrite")  # g
 
 
 def _add_hook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import argparse
+
     hook = sub.add_parser(
         "hook",
         help="run from a git hook or pre-commit: work out both states, then `run` per project",
@@ -142,7 +151,7 @@ def _hook_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from envkey_hook import gitstate, report
+    from envkey_hook import gitstate, noop_record, report
     from envkey_hook.run import Options, run
 
     opts = Options(
@@ -154,7 +163,11 @@ def _run(args: argparse.Namespace) -> int:
         all=args.all,
         lock_timeout=args.lock_timeout,
     )
+    default = args.from_ref == "HEAD" and args.to_ref is None and not (args.all or args.dry_run)
+    before = noop_record.snapshot(str(args.project)) if default else None
     outcome = run(opts)
+    if before is not None:
+        noop_record.save(before, outcome)  # lets the next run exit at once (fastpath)
     if args.json:
         report.render_json([outcome])
     else:
@@ -163,6 +176,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from envkey_hook import fastpath
+
+    if fastpath.try_noop(list(sys.argv[1:] if argv is None else argv)):
+        return EXIT_OK  # a record shows nothing changed since a clean run: no parsing at all
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from envkey_hook import tomlcompat
+# Heavier imports wait inside the functions: `cli` imports this module to build its parser.
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
@@ -129,7 +127,7 @@ def fix(
     ctx = Context(project, settings, str(path))
     pyproject = data if not uv_toml else _pyproject_data(project)
     deps = _table(pyproject.get("project"), "project", path).get("dependencies", [])
-    ctx.project_requires = _requirements(deps, "project.dependencies", path)
+    ctx.project_requires = _requirements(deps, "project.dependencies", project / "pyproject.toml")
     ctx.project_requires += _requirements(
         settings.get("constraint-dependencies", []), "constraint-dependencies", path
     )
@@ -164,6 +162,8 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         raise InputError(path, "not found") from None
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    from envkey_hook import tomlcompat
+
     data = tomlcompat.loads(raw, path)  # strict: rejects what tomlkit might let through
     return raw.decode("utf-8"), data
 
@@ -276,7 +276,10 @@ def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
         existing = next((k for k in csp if _norm(k) == norm), None)
         own = _table(csp.get(existing) if existing else None, f"{CSP}.{existing}", where)
         for opt in (BUILD_OPTION, GLOBAL_OPTION):
-            if opt in own and not isinstance(own[opt], (str, list)):
+            value = own.get(opt, "")
+            if not isinstance(value, str) and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
                 raise InputError(
                     where, f'{CSP}.{existing}."{opt}": expected a string or a list of strings'
                 )
@@ -412,6 +415,8 @@ def _is_forced(value: object) -> bool:
 
 def read_backend(tree: Path) -> tuple[str, list[str]] | None:
     """(build backend, build requirements) of a source tree; None when it is not there."""
+    from envkey_hook import tomlcompat
+
     pyproject = tree / "pyproject.toml"
     try:
         data = tomlcompat.loads(pyproject.read_bytes(), pyproject)
@@ -552,8 +557,9 @@ def _add(doc: Container, path: list[str], key: str, value_text: str) -> None:
     value = _value(value_text)
     # A super table (no header of its own) holds either dotted keys (`a.b = 1`
     # lines under a parent header: add one more) or only `[a.b]` sub-tables.
-    dotted = isinstance(node, Table) and any(k and k.is_dotted() for k, _ in node.value.body)
-    header_only = isinstance(node, Table) and node.is_super_table() and not dotted
+    super_table = isinstance(node, Table) and node.is_super_table()
+    dotted = super_table and any(k and k.is_dotted() for k, _ in node.value.body)
+    header_only = super_table and not dotted
     if isinstance(value, InlineTable) and not dotted and (header_only or key == CSP):
         # A new `[...]` table: a key-value here would land under the previous header.
         table = tomlkit.table()
@@ -576,6 +582,10 @@ def _verify(
     new_text: str, data: dict[str, Any], uv_path: tuple[str, ...], edits: list[Edit], path: Path
 ) -> None:
     """Refuse to write unless the new text parses to the old data plus exactly the edits."""
+    import copy
+
+    from envkey_hook import tomlcompat
+
     expected = copy.deepcopy(data)
     for e in edits:
         node = expected
@@ -591,6 +601,8 @@ def _verify(
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` by `data` through a synced temp file: the old or the new, never half."""
+    import tempfile
+
     target = Path(os.path.realpath(path))  # a symlinked file stays a symlink
     mode = target.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -246,8 +246,11 @@ _INLINE = _inline_table(
 )
 # Most of a lock's bytes are wheel lines: this shortcut halves the time to match them.
 _WHEEL = rf"\{{ url = {_STR}, hash = {_STR}, size = {_INT}, upload-time = {_STR} \}}"
-# The nested array is uv's `conflicts = [[ ... ], [ ... ]]`.
-_ELEMENT = rf"(?:{_WHEEL}|{_STR}|{_INLINE}|{_array(_CONFLICT_ITEM)})"
+# The nested array is uv's `conflicts = [[ ... ], [ ... ]]`. A wheel line matches both
+# `_WHEEL` and `_INLINE`, so a failing array would be retried 2**n ways: matching inside
+# a lookahead, then taking its text, commits to the first way (an atomic group, which
+# `re` has only from Python 3.11).
+_ELEMENT = rf"(?=(?P<element>{_WHEEL}|{_STR}|{_INLINE}|{_array(_CONFLICT_ITEM)}))(?P=element)"
 # A table value outside arrays: `source`, `sdist`, `[options.exclude-newer-package]`.
 _TABLE = _inline_table(*_LOCATION, *_FILE, ("timestamp", _STR), ("span", _STR))
 _STATEMENT = (

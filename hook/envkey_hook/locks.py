@@ -96,26 +96,29 @@ def lock_holder(path: Path) -> str:
         table = Path("/proc/locks").read_text()
     except OSError:
         return "another process"
-    pids = []
+    dev = (os.major(st.st_dev), os.minor(st.st_dev))
+    found: list[tuple[bool, int]] = []
     for line in table.splitlines():
+        # `1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF`; waiters carry `->`.
         fields = line.split()
-        if "->" in fields:  # a waiter, not a holder
-            continue
-        # `1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF`
-        if len(fields) < 6 or not fields[4].lstrip("-").isdigit():
+        if "->" in fields or len(fields) < 6 or not fields[4].isdigit():
             continue
         try:
-            inode = int(fields[5].rsplit(":", 1)[1])
-        except (IndexError, ValueError):
+            major, minor, inode = fields[5].split(":")
+            same_dev = (int(major, 16), int(minor, 16)) == dev
+            ours = int(inode) == st.st_ino
+        except ValueError:
             continue
         pid = int(fields[4])
-        if inode == st.st_ino and pid > 0 and pid != os.getpid():
-            pids.append(pid)
-    for pid in pids:
+        if ours and pid > 0 and pid != os.getpid():
+            # Some filesystems (overlayfs, btrfs) report another device here: prefer a
+            # full match, but fall back on the inode alone.
+            found.append((not same_dev, pid))
+    for _, pid in sorted(found):
         cmd = _cmdline(pid)
         if cmd:
             return f"{cmd} (pid {pid})"
-    return f"pid {pids[0]}" if pids else "another process"
+    return f"pid {min(found)[1]}" if found else "another process"
 
 
 class CacheLocks:
@@ -152,7 +155,10 @@ class CacheLocks:
         self.release()
 
     def _acquire(self, path: Path, shared: bool, deadline: float) -> None:
-        fd = _open_lock_file(path)
+        try:
+            fd = _open_lock_file(path)
+        except FileNotFoundError:
+            return  # the entry went away since it was planned: nothing left to guard
         self._held.append(fd)  # closed by release() whatever happens next
         while not _try_lock(fd, shared):
             remaining = deadline - time.monotonic()

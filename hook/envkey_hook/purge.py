@@ -35,12 +35,15 @@ class Target:
     name: str
     git_shas: frozenset[str] = frozenset()
     local_dirs: frozenset[Path] = frozenset()  # absolute dirs of directory/editable sources
+    # Remove the package's cache entries whole (source tree and every slot), as
+    # `uv cache clean <name>` would, instead of only build/ and polluted slots.
+    whole_entries: bool = False
 
 
 @dataclass(frozen=True)
 class Removal:
     path: Path
-    kind: str  # "build-dir" | "polluted-slot" | "checkout-build" | "local-build"
+    kind: str  # "build-dir" | "polluted-slot" | "checkout-build" | "local-build" | "entry"
     package: str
     entry: Path | None  # the cache entry whose .lock must be held, if any
     size: int
@@ -161,6 +164,22 @@ def _local_build(d: Path, package: str, repo_root: Path) -> Removal | Notice | N
     return _build_dir(path, "local-build", package, None, f"in-place build directory of {d}")
 
 
+def _whole_entry(e: Entry) -> Removal:
+    detail = f"whole {e.kind} cache entry (source tree and every slot)"
+    return Removal(e.path, "entry", e.package, e.path, tree_size(e.path), detail)
+
+
+def _in_entries(entries: list[Entry]) -> list[Removal | Notice | None]:
+    """build/ of each revision's shared source tree, and polluted slots."""
+    found: list[Removal | Notice | None] = []
+    for e in entries:
+        for rev in revisions(e):
+            detail = f"build directory of the shared source tree of revision {rev.name}"
+            found.append(_build_dir(rev / "src" / "build", "build-dir", e.package, e.path, detail))
+    polluted, seen = find_polluted(entries)
+    return [*found, *polluted, *seen]
+
+
 def plan(
     cache: Path | None, targets: Sequence[Target], repo_root: Path
 ) -> tuple[list[Removal], list[Notice]]:
@@ -169,14 +188,10 @@ def plan(
     for t in targets:
         if cache is not None:
             entries = find_entries(cache, t.name, t.git_shas)
-            for e in entries:
-                for rev in revisions(e):
-                    detail = f"build directory of the shared source tree of revision {rev.name}"
-                    found.append(
-                        _build_dir(rev / "src" / "build", "build-dir", t.name, e.path, detail)
-                    )
-            polluted, seen = find_polluted(entries)
-            found += [*polluted, *seen]
+            if t.whole_entries:
+                found += [_whole_entry(e) for e in entries]
+            else:
+                found += _in_entries(entries)
             for co in git_checkouts(cache, t.git_shas):
                 entry = _checkout_entry(co, entries, sorted(t.git_shas))
                 detail = f"build directory of git checkout {co.name}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from envkey_hook.purge import Removal
@@ -18,6 +20,31 @@ _KIND_WORDS = {
     "local-build": ("in-place build", "in-place builds"),
     "entry": ("cache entry", "cache entries"),
 }
+
+
+_STYLES = {"bold": "1", "red": "31", "yellow": "33", "cyan": "36", "green": "32"}
+
+
+def use_color(stream: TextIO, env: Mapping[str, str] = os.environ) -> bool:
+    """NO_COLOR wins, then FORCE_COLOR / CLICOLOR_FORCE, then CLICOLOR=0, then a terminal."""
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR") or env.get("CLICOLOR_FORCE", "0") != "0":
+        return True
+    if env.get("CLICOLOR") == "0":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Painter:
+    """Wraps text in ANSI styles, or leaves it alone."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, style: str, text: str) -> str:
+        return f"\033[{_STYLES[style]}m{text}\033[0m" if self.enabled else text
 
 
 def human_size(n: int) -> str:
@@ -43,6 +70,7 @@ def _counts(removals: list[Removal]) -> str:
 def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextIO) -> None:
     """One line per change, one per removal group, warnings, then the hint."""
     quiet = verbosity < 0
+    paint, paint_err = Painter(use_color(out)), Painter(use_color(err))
     for o in outcomes:
         if o.message and verbosity > 0:
             print(o.message, file=out)
@@ -50,7 +78,7 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
             print(o.message.split(";")[0], file=out)
         if not quiet:
             for c in o.changes:
-                print(c.describe(), file=out)
+                print(paint("bold", c.package) + c.describe()[len(c.package) :], file=out)
         by_pkg: dict[str, list[Removal]] = defaultdict(list)
         for r in o.removals:
             by_pkg[r.package].append(r)
@@ -67,11 +95,34 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
         if o.changes and not o.removals and not o.busy and not quiet:
             print("No stale build state in the cache", file=out)
         for n in o.notices:
-            print(f"warning: {n.package}: {n.path}: {n.message}", file=err)
+            print(f"{paint_err('yellow', 'warning')}: {n.package}: {n.path}: {n.message}", file=err)
         if o.busy:
-            print(f"error: {o.busy}; nothing was deleted", file=err)
+            print(f"{paint_err('red', 'error')}: {o.busy}; nothing was deleted", file=err)
+        if o.migrations and not quiet:
+            print(migration_hint(o.migrations, paint), file=out)
         if o.next_command and not quiet:
-            print(f"hint: run `{o.next_command}`", file=out)
+            print(f"{paint('cyan', 'hint')}: run `{o.next_command}`", file=out)
+
+
+def migration_hint(pairs: list[tuple[str, str]], paint: Painter) -> str:
+    """The TOML that lets uv key these builds by runtime version (a new slot per runtime)."""
+    by_pkg: dict[str, list[str]] = defaultdict(list)
+    for package, runtime in pairs:
+        by_pkg[package].append(runtime)
+    lines = [
+        f"{paint('cyan', 'hint')}: uv reuses the same cached build of "
+        + ", ".join(sorted(by_pkg))
+        + " when the runtime moves; let uv key it by runtime version in pyproject.toml:",
+        "  [tool.uv.extra-build-dependencies]",
+    ]
+    for package, runtimes in sorted(by_pkg.items()):
+        deps = ", ".join(f'{{ requirement = "{r}", match-runtime = true }}' for r in runtimes)
+        lines.append(f"  {package} = [{deps}]")
+    lines.append(
+        "  (a package with dynamic metadata also needs a [[tool.uv.dependency-metadata]] entry "
+        "with its name, version and requires-dist)"
+    )
+    return "\n".join(lines)
 
 
 def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
@@ -105,6 +156,7 @@ def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
                     {"package": n.package, "path": str(n.path), "message": n.message}
                     for n in o.notices
                 ],
+                "migrations": [{"package": p, "runtime": r} for p, r in o.migrations],
                 "next_command": o.next_command,
             }
             for o in outcomes

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 from envkey_hook import gitstate
 from envkey_hook.config import Config, parse_config
-from envkey_hook.envkey import Change, all_as_changed, compute_envkeys, diff_envkeys, marker_environment
+from envkey_hook.envkey import (
+    Change,
+    EnvKey,
+    all_as_changed,
+    compute_envkeys,
+    diff_envkeys,
+    marker_environment,
+)
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, parse_lock
 from envkey_hook.settings import Settings, load_settings
@@ -31,6 +38,8 @@ class Options:
     dry_run: bool = False
     all: bool = False
     lock_timeout: float = 10.0
+    state: bool = True  # also compare with the recorded state (state.py), and update it
+    save_state: bool = True  # False: the caller records it later (sync, once uv succeeded)
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Outcome:
     message: str | None = None  # why nothing was compared, if so
     busy: str | None = None  # a uv lock that was not free: nothing was deleted
     dry_run: bool = False
+    # The target's envkeys, for `sync` to record once `uv sync` succeeded.
+    envkeys: dict[str, EnvKey] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def reinstall(self) -> list[str]:
@@ -53,6 +64,13 @@ class Outcome:
         if self.busy or self.dry_run:
             return []
         return sorted({r.package for r in self.removals if r.kind in _NEEDS_REINSTALL})
+
+    @property
+    def migrations(self) -> list[tuple[str, str]]:
+        """(package, runtime) pairs uv cannot key by runtime version until the user opts in."""
+        return sorted(
+            {(c.package, c.input) for c in self.changes if not c.keyed and " " not in c.input}
+        )
 
     @property
     def next_command(self) -> str | None:
@@ -85,9 +103,7 @@ def _join(rel: str, name: str) -> str:
     return f"{rel}/{name}" if rel else name
 
 
-def read_state(
-    root: Path, rel: str, read: gitstate.Reader, label: str
-) -> ProjectState | None:
+def read_state(root: Path, rel: str, read: gitstate.Reader, label: str) -> ProjectState | None:
     """Lock and settings of the project in one state; None when it has no uv.lock."""
     lock_rel = _join(rel, "uv.lock")
     data = read(lock_rel)
@@ -165,28 +181,58 @@ def run(opts: Options) -> Outcome:
     settings_file = _join(rel, "pyproject.toml")
     watch = new.config.watch
     new_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
+    outcome.envkeys = new_keys
+    recorded = _recorded(opts, root, project)
 
     old_read = gitstate.ref_reader(repo, opts.from_ref)
     old = read_state(root, rel, old_read, opts.from_ref) if old_read else None
     if old is None:
-        if not opts.all:
+        if not opts.all and recorded is None:
             outcome.message = (
                 f"no baseline: {_join(rel, 'uv.lock')} is not in {opts.from_ref}; "
                 "nothing compared (pass --all to purge every source-built package)"
             )
+            _record(opts, outcome, root, project, recorded)
             return outcome
-        outcome.changes = all_as_changed(new_keys.values())
+        outcome.changes = all_as_changed(new_keys.values()) if opts.all else []
         states = [new]
     else:
         old_keys = compute_envkeys(old.lock, old.settings, env, settings_file, watch)
         outcome.changes = diff_envkeys(old_keys, new_keys)
         states = [old, new]
+    if recorded is not None:
+        from envkey_hook.state import union_changes
+
+        outcome.changes = union_changes(outcome.changes, diff_envkeys(recorded, new_keys))
 
     affected = {c.package for c in outcome.changes}
-    if not affected:
-        return outcome
-    _purge(outcome, opts, project, root, states, new, affected)
+    if affected:
+        _purge(outcome, opts, project, root, states, new, affected)
+    _record(opts, outcome, root, project, recorded)
     return outcome
+
+
+def _recorded(opts: Options, root: Path, project: Path) -> dict[str, EnvKey] | None:
+    """The envkeys the cache was last reconciled for (state.py), if used and recorded."""
+    if not opts.state:
+        return None
+    from envkey_hook import state
+
+    return state.load_for(root, project)
+
+
+def _record(
+    opts: Options, outcome: Outcome, root: Path, project: Path, recorded: dict[str, EnvKey] | None
+) -> None:
+    """Record the target's envkeys once nothing stale for them is left behind."""
+    refused = any(n.message.startswith("refused:") for n in outcome.notices)
+    if not opts.state or not opts.save_state or opts.dry_run or outcome.busy or refused:
+        return
+    if recorded == outcome.envkeys:
+        return  # unchanged: spare the hook a write and an fsync
+    from envkey_hook import state
+
+    state.save_for(root, project, outcome.envkeys)
 
 
 def _purge(
@@ -218,4 +264,6 @@ def _purge(
         outcome.busy = str(busy)
         return
     outcome.removals = list(result.removed)
-    outcome.notices += [purge.Notice(r.package, r.path, f"refused: {why}") for r, why in result.refused]
+    outcome.notices += [
+        purge.Notice(r.package, r.path, f"refused: {why}") for r, why in result.refused
+    ]

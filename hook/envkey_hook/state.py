@@ -1,0 +1,243 @@
+"""The envkeys uv's cache was last reconciled for, recorded per project.
+
+`run` and `sync` compare the current envkeys with this record as well as with git,
+so that changes git never saw between two hook runs (an uncommitted pyproject.toml
+edit, a stash pop, a pull without hooks installed, a user-level uv.toml) are caught.
+
+The record lives in `<git dir>/envkey-hook/state-<hash of the project path>.json`:
+never tracked, never touched by uv, and it survives the virtual environment being
+recreated (uv replaces `.venv` on a Python change, which is when builds move most).
+The build trees it describes sit in the cache, shared by every environment of the
+project, so the record belongs to the project, not to one environment. The git dir
+of a linked worktree is its own (`.git/worktrees/<name>`), so worktrees do not mix.
+
+Writes are atomic (a synced temp file renamed over the old one); a record that
+cannot be read is reported in one warning line and treated as absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+from envkey_hook import __version__
+from envkey_hook.envkey import Change, EnvKey
+from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
+
+SCHEMA = 1
+DIR_NAME = "envkey-hook"
+_MAX_BYTES = 4 * 1024 * 1024  # a record is a few KiB; anything bigger is not ours
+
+Warn = Callable[[str], None]
+
+
+def _warn(message: str) -> None:
+    print(f"envkey-hook: warning: {message}", file=sys.stderr)
+
+
+def git_dir(root: Path) -> Path | None:
+    """The git dir of the work tree at `root`: `.git`, or where a `.git` file points."""
+    dot = root / ".git"
+    if dot.is_dir():
+        return dot
+    try:
+        text = dot.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    # Linked worktrees and submodules: a file holding `gitdir: <path>`.
+    if not text.startswith("gitdir:"):
+        return None
+    target = Path(text[len("gitdir:") :].strip())
+    target = target if target.is_absolute() else root / target
+    return target if target.is_dir() else None
+
+
+def project_id(project: Path) -> str:
+    """A stable name for a project directory: its resolved path."""
+    return str(project.resolve())
+
+
+def state_path(root: Path, project: Path) -> Path | None:
+    """Where the record of `project` (inside the work tree at `root`) lives; None outside git."""
+    gd = git_dir(root)
+    if gd is None:
+        return None
+    digest = hashlib.sha256(project_id(project).encode()).hexdigest()[:16]
+    return gd / DIR_NAME / f"state-{digest}.json"
+
+
+def _encode(keys: Mapping[str, EnvKey]) -> dict[str, Any]:
+    return {
+        name: {"inputs": [list(pair) for pair in key.inputs], "unkeyed": sorted(key.unkeyed)}
+        for name, key in sorted(keys.items())
+    }
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _decode(doc: object, project: Path) -> dict[str, EnvKey]:
+    """The envkeys of a parsed record; ValueError names what is wrong with it."""
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"schema {doc.get('schema')!r}, expected {SCHEMA}")
+    if doc.get("project") != project_id(project):
+        raise ValueError(f"records another project ({doc.get('project')!r})")
+    raw = doc.get("envkeys")
+    if not isinstance(raw, dict):
+        raise ValueError("`envkeys` is not an object")
+    keys: dict[str, EnvKey] = {}
+    for name, entry in raw.items():
+        inputs = entry.get("inputs") if isinstance(entry, dict) else None
+        unkeyed = entry.get("unkeyed", []) if isinstance(entry, dict) else None
+        if not (isinstance(inputs, list) and all(_is_str_list(p) and len(p) == 2 for p in inputs)):
+            raise ValueError(f"envkeys.{name}: bad `inputs`")
+        if not _is_str_list(unkeyed):
+            raise ValueError(f"envkeys.{name}: bad `unkeyed`")
+        pairs = tuple(sorted((p[0], p[1]) for p in inputs))
+        keys[name] = EnvKey(name, pairs, frozenset(unkeyed))
+    return keys
+
+
+def load(path: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | None:
+    """The recorded envkeys; None when there is no record or it cannot be used (one warning)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        warn(f"{path}: cannot read the recorded state ({exc.strerror or exc}); ignored")
+        return None
+    try:
+        if len(data) > _MAX_BYTES:
+            raise ValueError("too large")
+        return _decode(json.loads(data.decode("utf-8")), project)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        warn(f"{path}: unusable recorded state ({exc}); ignored")
+        return None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` by `data`: a reader sees the old record or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn) -> bool:
+    """Record `keys` for `project`; False (after one warning) when it cannot be written.
+
+    A record that cannot be written only costs the next run its extra baseline, so
+    this never fails the command.
+    """
+    doc = {
+        "schema": SCHEMA,
+        "written_by": f"envkey-hook {__version__}",
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "project": project_id(project),
+        "envkeys": _encode(keys),
+    }
+    data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        warn(f"{path}: cannot record the state ({exc.strerror or exc}); ignored")
+        return False
+    return True
+
+
+def load_for(root: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | None:
+    path = state_path(root, project)
+    return None if path is None else load(path, project, warn)
+
+
+def save_for(root: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn) -> bool:
+    path = state_path(root, project)
+    return False if path is None else save(path, project, keys, warn)
+
+
+# --- `envkey-hook state`: show or forget the record ---------------------------------------
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the `state` subcommand."""
+    p = subparsers.add_parser(
+        "state",
+        help="show (or --forget) the envkeys the cache was last reconciled for",
+        description="Show where the project's recorded state lives and the envkeys it holds. "
+        "`run` and `sync` compare the current envkeys with it as well as with git, and "
+        "update it after they succeed. --forget deletes it (the next run compares with git "
+        "only).",
+        epilog="exit codes:\n  0  shown (or forgotten)\n  1  no record yet\n"
+        "  2  not inside a git repository",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--forget", action="store_true", help="delete the record")
+
+
+def run_state(args: argparse.Namespace) -> int:
+    """`envkey-hook state`."""
+    from envkey_hook import gitstate
+
+    project = Path(args.project).resolve()
+    root = gitstate.find_repo_root(project)
+    path = state_path(root, project) if root is not None else None
+    if root is None or path is None:
+        raise InputError(project, "not inside a git repository: no state is recorded")
+    if args.forget:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        print(f"Forgot {path}")
+        return EXIT_OK
+    keys = load(path, project)
+    if keys is None:
+        print(f"No recorded state for {project} ({path})")
+        return EXIT_ACTION
+    if args.json:
+        json.dump({"path": str(path), "envkeys": _encode(keys)}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(f"Recorded state: {path}")
+    for name, key in sorted(keys.items()):
+        print(f"{name}: " + ", ".join(f"{label} {value}" for label, value in key.inputs))
+    return EXIT_OK
+
+
+def union_changes(first: list[Change], second: list[Change]) -> list[Change]:
+    """`first`, plus each change of `second` to an input `first` does not already name.
+
+    Both baselines (git and the record) usually agree; an input is reported once,
+    with git's old value, and the lines of one package stay together.
+    """
+    seen = {(c.package, c.input) for c in first}
+    merged = first + [c for c in second if (c.package, c.input) not in seen]
+    return sorted(merged, key=lambda c: c.package)
