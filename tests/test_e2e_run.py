@@ -58,7 +58,7 @@ class Scenario:
 SOURCES = [
     Scenario("index"),
     Scenario("sdist", source="sdist"),
-    Scenario("directory", source="directory", rc_before_sync=1),
+    Scenario("directory", source="directory"),
     Scenario("git", source="git"),
 ]
 

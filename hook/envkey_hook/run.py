@@ -24,9 +24,9 @@ from envkey_hook.settings import Settings, load_settings
 if TYPE_CHECKING:
     from envkey_hook.purge import Notice, Removal, Target
 
-# A polluted slot, a whole entry or an in-place build: the installed copy may hold the
-# stale binary, and a plain `uv sync` would keep it.
-_NEEDS_REINSTALL = ("polluted-slot", "local-build", "entry")
+# A polluted slot or a whole entry: the installed copy may hold the stale binary, and
+# a plain `uv sync` would keep it. (A build/ removed before the sync needs nothing more.)
+_NEEDS_REINSTALL = ("polluted-slot", "entry")
 
 
 @dataclass
