@@ -344,6 +344,18 @@ def test_failed_write_leaves_original(
     assert snapshot(tmp_path) == {"pyproject.toml": PROJECT.encode()}  # no temp file left
 
 
+def test_self_check_refuses_a_wrong_rewrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should tomlkit ever render more than the new key, nothing is written (exit 3 in cli)."""
+    (tmp_path / "pyproject.toml").write_text(PROJECT)
+    real = fix.apply_edits
+    monkeypatch.setattr(fix, "apply_edits", lambda *a: real(*a).replace("rtlib", "rtlib2"))
+    with pytest.raises(RuntimeError, match="nothing written"):
+        fix.fix(tmp_path, env={"UV_CACHE_DIR": str(tmp_path / "cache")}, out=io.StringIO())
+    assert snapshot(tmp_path) == {"pyproject.toml": PROJECT.encode()}
+
+
 @pytest.mark.skipif(
     os.name != "posix" or os.geteuid() == 0, reason="root ignores directory permissions"
 )

@@ -66,6 +66,7 @@ exit codes:
   0  nothing to do
   1  the file was rewritten (stage it again), or with --check: a rewrite is due
   2  input error, or run in a post-* git hook stage; nothing was written
+  3  internal error (a bug in envkey-hook); nothing was written
 
 examples:
   envkey-hook fix
@@ -82,9 +83,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
+    p.add_argument(
+        "--project",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="project directory (default: .)",
+    )
     p.add_argument("--check", action="store_true", help="edit nothing; exit 1 if a rewrite is due")
-    p.add_argument("--cache-dir", help="uv cache directory, to look up build backends")
+    p.add_argument(
+        "--cache-dir", metavar="DIR", help="uv cache directory, to look up build backends"
+    )
 
 
 def run_fix(args: argparse.Namespace) -> int:
@@ -307,7 +316,8 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
     entries = ctx.lock.get(_norm(name), [])
     if entries and all("sdist" not in e and "wheels" in e for e in entries):
         return None, ["left alone: uv.lock has only wheels for it, nothing is built"]
-    found = [b for b in map(read_backend, _source_trees(_norm(name), entries, ctx)) if b]
+    trees = _source_trees(_norm(name), entries, ctx)
+    found = [b for b in map(read_backend, trees) if b]
     backends = {b[0] for b in found}
     if found and "setuptools" not in backends:
         return None, [
@@ -315,6 +325,11 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
             "only a purge helps (envkey-hook run)"
         ]
     notes = [] if found else ["backend unknown (not in cache yet); assuming setuptools"]
+    if any(_uses_build_extension(t) for t in trees):
+        notes.append(
+            "builds with torch's BuildExtension: with ninja it ignores --force, "
+            "so keep `envkey-hook run` for it"
+        )
     s, where = ctx.settings, ctx.settings_file
     no_isolation = s.get("no-build-isolation") is True or _norm(name) in {
         _norm(p)
@@ -438,6 +453,13 @@ def read_backend(tree: Path) -> tuple[str, list[str]] | None:
         for r in requires
     )
     return ("setuptools" if backend.startswith("setuptools") or wrapper else backend), requires
+
+
+def _uses_build_extension(tree: Path) -> bool:
+    try:
+        return "BuildExtension" in (tree / "setup.py").read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> list[Path]:
