@@ -420,27 +420,6 @@ def test_read_backend(pyproject: str | None, backend: str, tmp_path: Path) -> No
     assert fix.read_backend(tmp_path / "missing") is None
 
 
-def test_resolve_cache_dir(tmp_path: Path) -> None:
-    base = tmp_path
-    assert fix.resolve_cache_dir("c", {}, base, {"UV_CACHE_DIR": "u"}) == Path("c")
-    assert fix.resolve_cache_dir(None, {"cache-dir": "s"}, base, {"UV_CACHE_DIR": "u"}) == Path("u")
-    assert (
-        fix.resolve_cache_dir(None, {"cache-dir": "s"}, base, {"XDG_CACHE_HOME": "/x"})
-        == base / "s"
-    )
-    assert fix.resolve_cache_dir(None, {}, base, {"XDG_CACHE_HOME": "/x"}) == Path("/x/uv")
-    assert (
-        fix.resolve_cache_dir(None, {}, base, {"XDG_CACHE_HOME": "rel"})
-        == Path.home() / ".cache" / "uv"
-    )
-    assert fix.resolve_cache_dir(None, {}, base, {"UV_NO_CACHE": "1", "UV_CACHE_DIR": "u"}) is None
-
-
-# --- end to end with the real uv --------------------------------------------------------
-
-
-@pytest.mark.e2e
-@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 def test_fixed_project_rebuilds_after_runtime_bump(
     tmp_path: Path, wheelhouse: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

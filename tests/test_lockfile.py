@@ -25,7 +25,9 @@ from envkey_hook.lockfile import Lock, LockedPackage, parse_lock, parse_lock_tom
 
 P = "proj/uv.lock"
 DATA = Path(__file__).parent / "data" / "locks"
-FIXTURES = Path(os.environ.get("ENVKEY_FIXTURES", "/work/shared/fixtures"))
+# CI clones the repository with shared/ beside it.
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED)))
 REGISTRY = (("registry", "https://index.example/simple"),)
 
 Outcome = Union[Lock, str]  # a Lock, or the InputError's message

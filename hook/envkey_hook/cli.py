@@ -58,11 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(run)
-    run.add_argument("--from", dest="from_ref", default="HEAD", help="baseline git ref (default: HEAD)")
-    run.add_argument("--to", dest="to_ref", default=None, help="target git ref (default: the work tree)")
-    run.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    run.add_argument("--all", action="store_true", help="with no baseline, purge every source-built package")
-    run.add_argument("--lock-timeout", type=float, default=10.0, help="seconds to wait for uv's locks (default: 10)")
+    run.add_argument(
+        "--from", dest="from_ref", default="HEAD", help="baseline git ref (default: HEAD)"
+    )
+    run.add_argument(
+        "--to", dest="to_ref", default=None, help="target git ref (default: the work tree)"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    run.add_argument(
+        "--all", action="store_true", help="with no baseline, purge every source-built package"
+    )
+    run.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for uv's locks (default: 10)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -72,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "healed build. Needs `uv` and a C compiler.",
     )
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    from envkey_hook import fix
+
+    fix.add_parser(sub)
     _add_hook_commands(sub)
     return parser
 
@@ -188,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "fix":
+            from envkey_hook.fix import run_fix
+
+            return run_fix(args)
         if args.command == "demo":
             from envkey_hook.demo import main as demo_main
 
@@ -201,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ACTION
     except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
-        print(f"error: internal error: {type(exc).__name__}: {exc} (please report)", file=sys.stderr)
+        print(
+            f"error: internal error: {type(exc).__name__}: {exc} (please report)", file=sys.stderr
+        )
         return EXIT_INTERNAL
     return EXIT_OK
 

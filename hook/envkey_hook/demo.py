@@ -31,7 +31,9 @@ def _check(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
 def _versions(project: Path, env: dict[str, str]) -> tuple[str, str]:
     python = project / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     code = "import extpkg, rtlib; print(extpkg.built_against(), rtlib.__version__)"
-    out = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(python), "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     built, runtime = out.stdout.split()
     return built, runtime
 
@@ -54,9 +56,12 @@ def scenario(workdir: Path, uv: str) -> int:
     pyproject.write_text(fixture.project_pyproject("extpkg", "1.0", find_links=[str(wheels)]))
     env = fixture.env_for_uv(workdir / "uv-cache")
     env.update(
-        GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.invalid",
-        GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.invalid",
-        GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="demo",
+        GIT_AUTHOR_EMAIL="demo@example.invalid",
+        GIT_COMMITTER_NAME="demo",
+        GIT_COMMITTER_EMAIL="demo@example.invalid",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
     )
     git = ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
 

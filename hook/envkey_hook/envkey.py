@@ -76,7 +76,9 @@ def configured_packages(settings: Settings) -> set[str]:
     )
 
 
-def select_forks(candidates: Sequence[LockedPackage], env: Mapping[str, str]) -> list[LockedPackage]:
+def select_forks(
+    candidates: Sequence[LockedPackage], env: Mapping[str, str]
+) -> list[LockedPackage]:
     """The lock entries that apply to this interpreter and platform.
 
     With several entries (forks), keep those whose `resolution-markers` match
@@ -107,7 +109,8 @@ def _runtime_inputs(
     if not forks:
         raise InputError(
             settings_file,
-            f"extra-build-dependencies.{package}: match-runtime package '{name}' is not in {lock.path}",
+            f"extra-build-dependencies.{package}: "
+            f"match-runtime package '{name}' is not in {lock.path}",
         )
     versions = " | ".join(sorted({p.version or "(dynamic)" for p in forks}))
     sources = " | ".join(sorted({f"{p.source_kind}={p.source_value}" for p in forks}))
@@ -127,8 +130,13 @@ def compute_envkeys(
     the locked version of each `watch`ed runtime counts as one of its inputs.
     """
     keys: dict[str, EnvKey] = {}
-    for name in sorted({p.name for p in lock.packages}):
-        own = [p for p in select_forks(lock.by_name(name), env) if is_source_built(p, settings)]
+    groups: dict[str, list[LockedPackage]] = {}  # one pass: `by_name` per name is quadratic
+    for pkg in lock.packages:
+        groups.setdefault(pkg.name, []).append(pkg)
+    for name, forks in sorted(groups.items()):
+        if not any(is_source_built(p, settings) for p in forks):
+            continue  # nothing uv builds: spare the marker evaluation of its forks
+        own = [p for p in select_forks(forks, env) if is_source_built(p, settings)]
         if not own:
             continue
         inputs: list[tuple[str, str]] = [
@@ -162,10 +170,9 @@ def compute_envkeys(
 
 
 def diff_envkeys(old: Mapping[str, EnvKey], new: Mapping[str, EnvKey]) -> list[Change]:
-    """Input-level differences for packages present in `new` (what will be built).
+    """Input-level differences for packages present in both states.
 
-    A source change on its own is reported once (not also as a version change)
-    only when the value really differs; both lines are kept when both moved.
+    A package new in `new` is left out: uv builds it in a fresh source tree.
     """
     changes: list[Change] = []
     for name, key in new.items():

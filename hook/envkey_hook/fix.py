@@ -10,7 +10,6 @@ with tomlkit: everything outside the edited value survives byte for byte.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 # Heavier imports wait inside the functions: `cli` imports this module to build its parser.
+from envkey_hook.cachedir import resolve_cache_dir
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
@@ -141,7 +141,10 @@ def fix(
         settings.get("constraint-dependencies", []), "constraint-dependencies", path
     )
     ctx.lock = _read_lock(project / "uv.lock")
-    ctx.cache = resolve_cache_dir(cache_dir, settings, path.parent, env)
+    configured = settings.get("cache-dir")
+    ctx.cache = resolve_cache_dir(
+        cache_dir, configured if isinstance(configured, str) else None, env, Path.cwd()
+    )
 
     edits, notes = plan(ctx)
     for note in notes:
@@ -155,6 +158,8 @@ def fix(
         print(f"{'would fix' if check else 'fixed'} {path}: {e.package}: {done}", file=out)
     if not check:
         try:
+            from envkey_hook.atomic import write_atomic
+
             write_atomic(path, new_text.encode("utf-8"))
         except OSError as exc:
             raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
@@ -196,27 +201,6 @@ def _read_lock(path: Path) -> dict[str, list[Mapping[str, Any]]]:
             raise InputError(path, "a [[package]] has no name")
         lock.setdefault(_norm(p["name"]), []).append(p)
     return lock
-
-
-def resolve_cache_dir(
-    cli: str | None, settings: Mapping[str, Any], base: Path, env: Mapping[str, str]
-) -> Path | None:
-    """uv's cache root, resolved as uv does minus user-level config; None without a cache."""
-    if cli:
-        return Path(cli)
-    if env.get("UV_NO_CACHE", "").lower() not in ("", "0", "false", "no", "off"):
-        return None
-    if env.get("UV_CACHE_DIR"):
-        return Path(env["UV_CACHE_DIR"])
-    configured = settings.get("cache-dir")
-    if isinstance(configured, str):
-        return base / os.path.expanduser(configured)
-    xdg = env.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(xdg):
-        return Path(xdg) / "uv"
-    if os.name == "nt" and env.get("LOCALAPPDATA"):
-        return Path(env["LOCALAPPDATA"]) / "uv" / "cache"
-    return Path.home() / ".cache" / "uv"
 
 
 def _norm(name: str) -> str:
@@ -619,29 +603,3 @@ def _verify(
         raise RuntimeError(
             f"{path}: the rewrite would change more than the new settings; nothing written"
         )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` through a synced temp file: the old or the new, never half."""
-    import tempfile
-
-    target = Path(os.path.realpath(path))  # a symlinked file stays a symlink
-    mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
