@@ -254,3 +254,24 @@ def test_post_rewrite_reads_stdin_only_under_plain_git(repo: Path) -> None:
     env = {"PRE_COMMIT_REWRITE_COMMAND": "amend"}
     code = stages.run_hook(["post-rewrite", "amend"], env=env, stdin=Tty(), out=io.StringIO())
     assert code == 0
+
+
+@pytest.mark.parametrize(("config_strict", "expected"), [(False, 0), (True, 1)])
+def test_strict_from_config_makes_a_follow_up_fail_the_hook(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, config_strict: bool, expected: int
+) -> None:
+    import envkey_hook.run
+    from envkey_hook.envkey import Change
+    from envkey_hook.purge import Removal
+
+    def needs_reinstall(opts: envkey_hook.run.Options) -> envkey_hook.run.Outcome:
+        o = envkey_hook.run.Outcome(str(opts.project), opts.from_ref, opts.to_ref)
+        o.changes = [Change("extpkg", "rtlib", "1.0", "2.0")]
+        o.removals = [Removal(Path("/c/slot"), "polluted-slot", "extpkg", None, 1, "d")]
+        o.strict = config_strict
+        return o
+
+    monkeypatch.setattr(envkey_hook.run, "run", needs_reinstall)
+    _write(repo, {"uv.lock": "2\n"})
+    _git(repo, "commit", "-qam", "lock")
+    assert cli.main(["hook", "post-checkout", "HEAD~1", "HEAD", "1"]) == expected

@@ -180,6 +180,7 @@ def run(opts: Options) -> Outcome:
     env = marker_environment(os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv"))
     settings_file = _join(rel, "pyproject.toml")
     watch = new.config.watch
+    outcome.strict = new.config.strict
     new_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
     outcome.envkeys = new_keys
     recorded = _recorded(opts, root, project)

@@ -273,5 +273,6 @@ def _hook(
             report.render_text([outcome], verbosity, out, err)
             if not outcome.changes and not outcome.message:
                 print("No build input changed", file=out)
-        code = max(code, outcome.exit_code)
-    return code if strict else 0
+        if strict or outcome.strict:
+            code = max(code, outcome.exit_code)
+    return code

@@ -1,0 +1,77 @@
+"""1. No-op: `envkey-hook run` where lock and settings equal the baseline, vs `python -c pass`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from common import (
+    ENVKEY_HOOK,
+    FIXTURE,
+    PYTHON,
+    Command,
+    git,
+    git_repo,
+    line,
+    side_by_side,
+    wait_out_racy_window,
+)
+
+TARGET = 2.0
+
+
+def _assert_fast_path(repo: Path, env: dict[str, str]) -> None:
+    """The timed command must take the no-op path: nothing printed, nothing parsed."""
+    done = subprocess.run(
+        [PYTHON, "-X", "importtime", "-m", "envkey_hook", "run"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    imported = {ln.rsplit("|", 1)[-1].strip() for ln in done.stderr.splitlines()}
+    heavy = imported & {"argparse", "tomllib", "envkey_hook.run", "envkey_hook.lockfile", "git"}
+    if done.returncode != 0 or done.stdout or heavy:
+        raise RuntimeError(f"no-op path not taken (rc {done.returncode}, imported {heavy})")
+
+
+def main(base: Path, env: dict[str, str], reps: int) -> list[str]:
+    before = FIXTURE / "before"
+    files = {name: (before / name).read_bytes() for name in ("uv.lock", "pyproject.toml")}
+    repo = git_repo(base / "noop", env, files)
+    wait_out_racy_window(repo / "uv.lock", repo / "pyproject.toml")
+    # The first run takes the full path and leaves the record; the state file it may
+    # write is envkey-hook's own, which the record accepts at once.
+    subprocess.run([ENVKEY_HOOK, "run"], cwd=repo, env=env, check=True)
+    _assert_fast_path(repo, env)
+
+    noop = Command([ENVKEY_HOOK, "run"], repo)
+    noop_m = Command([PYTHON, "-m", "envkey_hook", "run"], repo)
+    bare = Command([PYTHON, "-c", "pass"], repo)
+    hook, module, python = side_by_side([noop, noop_m, bare], env, reps)
+    out = [
+        line("noop", hook.time / python.time, TARGET),
+        line("noop-python-m", module.time / python.time, TARGET),
+    ]
+
+    # A commit that leaves the uv files alone: HEAD moved, so the record is checked
+    # by blob ids (one `git cat-file`) and content hashes, then refreshed.
+    (repo / "README").write_text("docs\n")
+    git(repo, env, "add", "README")
+    git(repo, env, "commit", "-q", "--no-gpg-sign", "-m", "docs")
+    record_dir = repo / ".git" / "envkey-hook"
+
+    def move_head() -> None:
+        # Each timed run refreshes the record; put the old HEAD back in it first.
+        for record in record_dir.glob("noop-*"):
+            text = record.read_text()
+            record.write_text(text.replace(f"head {head_now}", f"head {head_before}"))
+
+    head_now = git(repo, env, "rev-parse", "HEAD")
+    head_before = git(repo, env, "rev-parse", "HEAD~1")
+    subprocess.run([ENVKEY_HOOK, "run"], cwd=repo, env=env, check=True)
+    recheck = Command([ENVKEY_HOOK, "run"], repo, setup=move_head)
+    tier2, python2 = side_by_side([recheck, bare], env, max(10, reps // 2))
+    out.append(f"info: noop after a commit that left uv files alone: {tier2.time / python2.time:.2f}x"
+               " of python -c pass (record rechecked by content)")
+    return out
