@@ -72,6 +72,29 @@ def main(base: Path, env: dict[str, str], reps: int) -> list[str]:
     subprocess.run([ENVKEY_HOOK, "run"], cwd=repo, env=env, check=True)
     recheck = Command([ENVKEY_HOOK, "run"], repo, setup=move_head)
     tier2, python2 = side_by_side([recheck, bare], env, max(10, reps // 2))
-    out.append(f"info: noop after a commit that left uv files alone: {tier2.time / python2.time:.2f}x"
-               " of python -c pass (record rechecked by content)")
+    out.append(
+        f"info: noop after a commit that left uv files alone: {tier2.time / python2.time:.2f}x"
+        " of python -c pass (record rechecked by content)"
+    )
+    out.append(_hook_projects(base, env, files, max(10, reps // 2)))
     return out
+
+
+def _hook_projects(base: Path, env: dict[str, str], files: dict[str, bytes], reps: int) -> str:
+    """`envkey-hook hook post-checkout` over a commit that left every uv file alone, in a
+    repository of 1 project and one of 20: the cost must not grow with the projects."""
+    commands = []
+    for count in (1, 20):
+        layout = {f"p{i}/{name}": data for i in range(count) for name, data in files.items()}
+        repo = base / f"projects-{count}"
+        for rel in layout:
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        git_repo(repo, env, layout, exist_ok=True)
+        old = git(repo, env, "rev-parse", "HEAD")
+        (repo / "README").write_text("docs\n")
+        git(repo, env, "add", "README")
+        git(repo, env, "commit", "-q", "--no-gpg-sign", "-m", "docs")
+        new = git(repo, env, "rev-parse", "HEAD")
+        commands.append(Command([ENVKEY_HOOK, "hook", "post-checkout", old, new, "1"], repo))
+    one, twenty = side_by_side(commands, env, reps)
+    return f"info: hook no-op, 20 unchanged projects vs 1: {twenty.time / one.time:.2f}x"

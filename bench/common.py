@@ -1,8 +1,9 @@
 """Shared benchmark machinery: an isolated environment, and side-by-side process timing.
 
 Every figure is a ratio of medians from one interleaved loop (A, B, B, A, ...), so both
-sides see the same machine load. Peak memory is each process's own `ru_maxrss`, from
-`wait4`, which also covers children it waited for (git).
+sides see the same machine load. Peak memory is `ru_maxrss` as GNU time reports it, in
+separate runs: a process forked from this (large) Python would carry this process's
+peak into its own figure through exec, so it must be started by a small one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class Sample:
 class Command:
     argv: list[str]
     cwd: Path
-    setup: object = None  # a callable run (untimed) before every timed run
+    setup: Callable[[], object] | None = None  # run (untimed) before every timed run
     expect_rc: tuple[int, ...] = (0,)
 
 
@@ -74,22 +75,48 @@ def isolated_env(base: Path) -> dict[str, str]:
     return env
 
 
-def run_once(cmd: Command, env: dict[str, str]) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in KiB, exit code) of one run, output discarded."""
-    if callable(cmd.setup):
+TIME = "/usr/bin/time"
+
+
+def run_once(cmd: Command, env: dict[str, str]) -> tuple[float, int]:
+    """(wall seconds, exit code) of one run, output discarded."""
+    if cmd.setup is not None:
         cmd.setup()
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd.argv, cwd=cmd.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-    return elapsed, usage.ru_maxrss, proc.returncode
+    rc = proc.wait()
+    return time.perf_counter() - start, rc
+
+
+def peak_rss(cmd: Command, env: dict[str, str]) -> int:
+    """Peak resident set of one run in KiB (the largest of the process and its children).
+
+    -1 without GNU time (`/usr/bin/time`): then memory is not measured.
+    """
+    if not os.path.exists(TIME):
+        return -1
+    if cmd.setup is not None:
+        cmd.setup()
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run(
+            [TIME, "-f", "%M", "-o", out.name, *cmd.argv],
+            cwd=cmd.cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        return int(out.read().split()[-1])
 
 
 def side_by_side(
-    commands: Sequence[Command], env: dict[str, str], reps: int, warmup: int = 2
+    commands: Sequence[Command],
+    env: dict[str, str],
+    reps: int,
+    warmup: int = 2,
+    memory_reps: int = 0,
 ) -> list[Sample]:
     """Run the commands interleaved, alternating the order each round."""
     samples = [Sample() for _ in commands]
@@ -101,11 +128,12 @@ def side_by_side(
         if r % 2:
             order.reverse()
         for i, cmd in order:
-            seconds, rss, rc = run_once(cmd, env)
+            seconds, rc = run_once(cmd, env)
             if rc not in cmd.expect_rc:
                 raise RuntimeError(f"{cmd.argv} exited {rc} in {cmd.cwd}")
             samples[i].seconds.append(seconds)
-            samples[i].maxrss_kb.append(rss)
+            if r < memory_reps:
+                samples[i].maxrss_kb.append(peak_rss(cmd, env))
     return samples
 
 
@@ -122,9 +150,11 @@ def git(cwd: Path, env: dict[str, str], *args: str) -> str:
     return done.stdout.strip()
 
 
-def git_repo(path: Path, env: dict[str, str], files: dict[str, bytes]) -> Path:
-    """A repository at `path` whose single commit holds `files`."""
-    path.mkdir(parents=True)
+def git_repo(
+    path: Path, env: dict[str, str], files: dict[str, bytes], exist_ok: bool = False
+) -> Path:
+    """A repository at `path` whose single commit holds `files` (relative POSIX paths)."""
+    path.mkdir(parents=True, exist_ok=exist_ok)
     git(path, env, "-c", "init.defaultBranch=main", "init", "-q")
     for name, data in files.items():
         (path / name).write_bytes(data)

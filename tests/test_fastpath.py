@@ -297,3 +297,40 @@ def test_fast_path_imports_nothing_heavy(repo: Path) -> None:
         [sys.executable, "-m", "envkey_hook", "run"], cwd=repo, capture_output=True, text=True
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_record_covers_every_file_the_run_reads(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guard for later changes: a file `run` starts reading must join the record."""
+    import builtins
+    import io
+
+    sub = repo / "pkg"
+    make_project(sub)
+    (repo / "uv.toml").write_text("\n")
+    user = Path(os.environ["XDG_CONFIG_HOME"]) / "uv" / "uv.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("\n")
+    commit(repo)
+    read: set[str] = set()
+    real_open = io.open
+
+    def spy(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if isinstance(file, (str, os.PathLike)) and not any(c in mode for c in "wax+"):
+            read.add(os.path.realpath(os.fspath(file)))
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(io, "open", spy)
+    monkeypatch.setattr(builtins, "open", spy)
+    run(sub)
+    monkeypatch.undo()
+    snap = noop_record.snapshot(str(sub))
+    assert snap is not None
+    covered = {os.path.realpath(p) for p, _ in snap.files + snap.own}
+    ours = {p for p in read if p.startswith((str(tmp_path), os.environ["HOME"]))}
+    ours -= {os.path.realpath(str(record_of(sub)))}
+    # HEAD and its ref are covered by the record's `head` line (fastpath.head_commit).
+    gitdir = os.path.realpath(repo / ".git")
+    ours = {p for p in ours if not p.startswith(gitdir) or "/envkey-hook/" in p}
+    assert ours and ours <= covered, ours - covered

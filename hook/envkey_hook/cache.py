@@ -19,6 +19,18 @@ SDIST_BUCKET = re.compile(r"sdists-v\d+")
 GIT_BUCKET = re.compile(r"git-v\d+")
 SLOT_NAME = re.compile(r"[0-9a-f]{16}")
 HASH_KINDS = ("url", "path", "editable", "git")
+# The hash-keyed kinds a lock source can be cached under (uv's WheelCache variants). A
+# registry package lives under `pypi/` or `index/` only, which are found by name, so
+# the hash-keyed entries (peeked at one by one) are skipped. Directories are built
+# editable or not depending on the sync, so both buckets.
+SOURCE_KINDS = {
+    "registry": (),
+    "url": ("url",),
+    "path": ("path",),
+    "directory": ("path", "editable"),
+    "editable": ("path", "editable"),
+    "git": ("git",),
+}
 _MIN_SHORT_SHA = 7  # uv names git checkouts by 7 hex digits, git entries by 16
 _PEEK_BYTES = 64 * 1024
 
@@ -166,11 +178,22 @@ def _hash_entries(bucket: Path, kind: str) -> Iterator[Path]:
             yield d
 
 
-def find_entries(cache: Path, package: str, git_shas: Collection[str] = ()) -> list[Entry]:
+def hash_kinds(source_kinds: Collection[str]) -> frozenset[str]:
+    """The hash-keyed kinds to look in for a package locked with these source kinds."""
+    return frozenset(k for s in source_kinds for k in SOURCE_KINDS.get(s, HASH_KINDS))
+
+
+def find_entries(
+    cache: Path,
+    package: str,
+    git_shas: Collection[str] = (),
+    kinds: Collection[str] = HASH_KINDS,
+) -> list[Entry]:
     """Every sdist entry of `package` (PEP 503 normalized) in every `sdists-v*` bucket.
 
     A git entry also matches when its commit prefixes one of `git_shas`, unless its
     wheels or source tree name another package (one commit can hold several packages).
+    Hash-keyed entries are looked at only for `kinds` (see `hash_kinds`).
     """
     package = normalize(package)
     found: list[Entry] = []
@@ -181,6 +204,8 @@ def find_entries(cache: Path, package: str, git_shas: Collection[str] = ()) -> l
             for version in _subdirs(index / package):
                 found.append(Entry(bucket, "index", version, package))
         for kind in HASH_KINDS:
+            if kind not in kinds:
+                continue
             for path in _hash_entries(bucket, kind):
                 name = entry_package(kind, path)
                 by_sha = kind == "git" and name is None and _short_sha_matches(path.name, git_shas)

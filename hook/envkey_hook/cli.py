@@ -85,9 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         "healed build. Needs `uv` and a C compiler.",
     )
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    from envkey_hook import fix
+    from envkey_hook import doctor, fix, state, status, sync
 
     fix.add_parser(sub)
+    doctor.add_parser(sub)
+    sync.add_parser(sub)
+    status.add_parser(sub)  # registers `status` and `key`
+    state.add_parser(sub)
     _add_hook_commands(sub)
     return parser
 
@@ -191,6 +195,33 @@ def _run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+# command -> (module, function taking the parsed arguments); imported only when chosen.
+_COMMANDS = {
+    "fix": ("envkey_hook.fix", "run_fix"),
+    "doctor": ("envkey_hook.doctor", "run_doctor"),
+    "sync": ("envkey_hook.sync", "run_sync"),
+    "status": ("envkey_hook.status", "run_status"),
+    "key": ("envkey_hook.status", "run_key"),
+    "state": ("envkey_hook.state", "run_state"),
+}
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "demo":
+        from envkey_hook.demo import main as demo_main
+
+        return demo_main(keep=args.keep)
+    if args.command in ("hook", "install", "uninstall"):
+        return _hook_command(args)
+    import importlib
+
+    module, func = _COMMANDS[args.command]
+    result: int = getattr(importlib.import_module(module), func)(args)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from envkey_hook import fastpath
 
@@ -202,18 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "fix":
-            from envkey_hook.fix import run_fix
-
-            return run_fix(args)
-        if args.command == "demo":
-            from envkey_hook.demo import main as demo_main
-
-            return demo_main(keep=args.keep)
-        if args.command in ("hook", "install", "uninstall"):
-            return _hook_command(args)
+        return _dispatch(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -225,7 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"error: internal error: {type(exc).__name__}: {exc} (please report)", file=sys.stderr
         )
         return EXIT_INTERNAL
-    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from envkey_hook.errors import InputError
+from envkey_hook.remove import FD_WALK, RefusedRemoval, open_beneath
+
 _POLL_SECONDS = 0.05
 
 
@@ -60,21 +63,42 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _open_lock_file(path: Path) -> int:
-    """Open (creating it if missing, as uv does) a lock file, never through a symlink."""
+def _open_lock_file(path: Path, root: Path | None = None) -> int:
+    """Open (creating it if missing, as uv does) a lock file, never through a symlink.
+
+    Below `root` (the cache) every directory is opened without following a symlink
+    (RefusedRemoval if one is), so no lock file is ever created outside the cache.
+    """
     flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    rel = _dir_below(root, path)
+    dir_fd = open_beneath(root, rel) if root is not None and rel is not None else None
+    name = path.name if dir_fd is not None else str(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666, dir_fd=dir_fd)
     except FileExistsError:
         try:
-            return os.open(path, os.O_RDWR | flags)
-        except PermissionError:
-            return os.open(path, os.O_RDONLY | flags)  # flock works on read-only fds
+            return os.open(name, os.O_RDWR | flags, dir_fd=dir_fd)
+        except PermissionError:  # flock works on read-only fds
+            return os.open(name, os.O_RDONLY | flags, dir_fd=dir_fd)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
     if hasattr(os, "fchmod"):
         # uv's lock files are world-writable (0o666) regardless of the umask.
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o666)
     return fd
+
+
+def _dir_below(root: Path | None, path: Path) -> tuple[str, ...] | None:
+    """Components from `root` to the directory of `path`; None if not below it."""
+    if root is None or not FD_WALK:
+        return None
+    try:
+        rel = path.parent.relative_to(root).parts
+    except ValueError:
+        return None
+    return None if ".." in rel else rel
 
 
 def _cmdline(pid: int) -> str:
@@ -131,6 +155,7 @@ class CacheLocks:
 
     def __init__(self, cache: Path | None, entries: Iterable[Path], timeout: float) -> None:
         root = [(cache / ".lock", True)] if cache is not None and cache.is_dir() else []
+        self._root = cache
         exclusive = sorted({e / ".lock" for e in entries})
         self._wanted = root + [(p, False) for p in exclusive]
         self._timeout = timeout
@@ -156,9 +181,13 @@ class CacheLocks:
 
     def _acquire(self, path: Path, shared: bool, deadline: float) -> None:
         try:
-            fd = _open_lock_file(path)
+            fd = _open_lock_file(path, self._root)
         except FileNotFoundError:
             return  # the entry went away since it was planned: nothing left to guard
+        except RefusedRemoval:
+            return  # a symlink on the way: remove_tree refuses everything below it too
+        except OSError as exc:  # a read-only entry without a lock file, a symlink (ELOOP)
+            raise InputError(path, f"cannot open uv's lock: {exc.strerror or exc}") from None
         self._held.append(fd)  # closed by release() whatever happens next
         while not _try_lock(fd, shared):
             remaining = deadline - time.monotonic()

@@ -3,7 +3,8 @@
 Stale build state lives in four places: the backend's `build/` in uv's shared source
 tree of each cached revision, `build/` in uv's git checkouts, `build/` of local
 directory sources, and polluted slots (a newer slot whose wheel repackaged the binary
-of an older slot of the same revision).
+of an older slot of the same revision). A run that was killed may have left trash
+trees (`remove.TRASH_PREFIX`) beside them: the next plan lists them too.
 """
 
 from __future__ import annotations
@@ -16,9 +17,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from envkey_hook.cache import Entry, Slot, find_entries, git_checkouts, revisions, slots
+from envkey_hook.cache import (
+    GIT_BUCKET,
+    HASH_KINDS,
+    SDIST_BUCKET,
+    Entry,
+    Slot,
+    buckets,
+    find_entries,
+    git_checkouts,
+    revisions,
+    slots,
+)
+from envkey_hook.errors import InputError
 from envkey_hook.locks import CacheLocks
-from envkey_hook.remove import AllowedSet, RefusedRemoval, cleanup_leftovers, remove_tree, tree_size
+from envkey_hook.remove import (
+    AllowedSet,
+    RefusedRemoval,
+    cleanup_leftovers,
+    find_leftovers,
+    remove_tree,
+    tree_size,
+)
 from envkey_hook.wheels import Payload, compiled_payload
 
 # setuptools' build/ holds only these: lib.<plat>-<tag> (`lib` for pure Python),
@@ -38,6 +58,9 @@ class Target:
     # Remove the package's cache entries whole (source tree and every slot), as
     # `uv cache clean <name>` would, instead of only build/ and polluted slots.
     whole_entries: bool = False
+    # The hash-keyed cache kinds its lock sources can live in (cache.hash_kinds);
+    # None: all of them, each entry peeked at to learn its package.
+    hash_kinds: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,9 @@ class Removal:
     entry: Path | None  # the cache entry whose .lock must be held, if any
     size: int
     detail: str
+    # More entries whose .lock must be held: uv builds a local directory in place
+    # under the lock of its `path/` or `editable/` entry.
+    extra_locks: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,17 +177,31 @@ def _checkout_entry(checkout: Path, entries: list[Entry], shas: Iterable[str]) -
     return None
 
 
-def _local_build(d: Path, package: str, repo_root: Path) -> Removal | Notice | None:
+def _local_build(
+    d: Path, package: str, repo_root: Path, locks: tuple[Path, ...]
+) -> list[Removal | Notice | None]:
     build = d / "build"
-    if not os.path.lexists(build):
-        return None
     try:
         rel = d.resolve(strict=True).relative_to(repo_root.resolve(strict=True))
     except (OSError, ValueError):
-        return Notice(package, build, "source directory outside the repository: left alone")
+        if not os.path.lexists(build):
+            return []
+        return [Notice(package, build, "source directory outside the repository: left alone")]
     # Spelled under repo_root so that the removal's root check sees no symlink.
-    path = repo_root / rel / "build"
-    return _build_dir(path, "local-build", package, None, f"in-place build directory of {d}")
+    here = repo_root / rel
+    detail = f"in-place build directory of {d}"
+    found = [_build_dir(here / "build", "local-build", package, None, detail)]
+    found += _leftovers(here, "local-build", package, None)
+    return [replace(f, extra_locks=locks) if isinstance(f, Removal) else f for f in found]
+
+
+def _leftovers(directory: Path, kind: str, package: str, entry: Path | None) -> list[Removal]:
+    """Trash trees a killed run left where it removes `kind`, reported as what they were
+    (a polluted slot half removed still needs the reinstall hint)."""
+    return [
+        Removal(t, kind, package, entry, tree_size(t), "left behind by an interrupted run")
+        for t in find_leftovers(directory)
+    ]
 
 
 def _whole_entry(e: Entry) -> Removal:
@@ -176,8 +216,28 @@ def _in_entries(entries: list[Entry]) -> list[Removal | Notice | None]:
         for rev in revisions(e):
             detail = f"build directory of the shared source tree of revision {rev.name}"
             found.append(_build_dir(rev / "src" / "build", "build-dir", e.package, e.path, detail))
+            found += _leftovers(rev / "src", "build-dir", e.package, e.path)
+            found += _leftovers(rev, "polluted-slot", e.package, e.path)
     polluted, seen = find_polluted(entries)
     return [*found, *polluted, *seen]
+
+
+def check_cache_readable(cache: Path) -> None:
+    """InputError when uv's cache (or a bucket in it) cannot be listed: an unreadable
+    cache would otherwise look like one with nothing stale in it."""
+    try:
+        os.scandir(cache).close()
+    except FileNotFoundError:
+        return  # no cache yet: nothing in it can be stale
+    except NotADirectoryError:
+        raise InputError(cache, "uv's cache directory is not a directory") from None
+    except OSError as exc:
+        raise InputError(cache, f"cannot read uv's cache: {exc.strerror or exc}") from None
+    for d in buckets(cache, SDIST_BUCKET) + buckets(cache, GIT_BUCKET):
+        try:
+            os.scandir(d).close()
+        except OSError as exc:
+            raise InputError(d, f"cannot read uv's cache: {exc.strerror or exc}") from None
 
 
 def plan(
@@ -185,19 +245,27 @@ def plan(
 ) -> tuple[list[Removal], list[Notice]]:
     """Everything to remove for `targets`, and what was seen but left alone."""
     found: list[Removal | Notice | None] = []
+    if cache is not None:
+        check_cache_readable(cache)
     for t in targets:
+        entries: list[Entry] = []
         if cache is not None:
-            entries = find_entries(cache, t.name, t.git_shas)
+            kinds = HASH_KINDS if t.hash_kinds is None else t.hash_kinds
+            entries = find_entries(cache, t.name, t.git_shas, kinds)
             if t.whole_entries:
                 found += [_whole_entry(e) for e in entries]
+                for parent in sorted({e.path.parent for e in entries}):
+                    found += _leftovers(parent, "entry", t.name, None)
             else:
                 found += _in_entries(entries)
             for co in git_checkouts(cache, t.git_shas):
                 entry = _checkout_entry(co, entries, sorted(t.git_shas))
                 detail = f"build directory of git checkout {co.name}"
                 found.append(_build_dir(co / "build", "checkout-build", t.name, entry, detail))
+                found += _leftovers(co, "checkout-build", t.name, entry)
+        local_locks = tuple(e.path for e in entries if e.kind in ("path", "editable"))
         for d in sorted(t.local_dirs):
-            found.append(_local_build(d, t.name, repo_root))
+            found += _local_build(d, t.name, repo_root, local_locks)
     removals: dict[Path, Removal] = {}
     for f in found:
         if isinstance(f, Removal):
@@ -215,10 +283,13 @@ def execute(
     """Remove everything planned while holding uv's locks on every entry involved.
 
     All locks are taken first: when one is busy, LockBusy propagates and nothing is
-    deleted. A refused removal is recorded and the others proceed.
+    deleted; so does InputError when a directory cannot be written (a read-only cache).
+    A refused removal is recorded and the others proceed.
     """
     result = Result()
     entries = {r.entry for r in removals if r.entry is not None}
+    entries.update(p for r in removals for p in r.extra_locks)
+    check_writable(removals)
     with CacheLocks(cache, entries, lock_timeout):
         for r in removals:
             try:
@@ -235,3 +306,20 @@ def execute(
             result.freed += freed
         cleanup_leftovers({r.path.parent for r in removals}, allowed)
     return result
+
+
+def check_writable(removals: Iterable[Removal]) -> None:
+    """InputError, before anything is deleted, when a removal could only half happen.
+
+    Removal renames a tree in its parent, then empties it: both must be writable.
+    """
+    effective = os.access in os.supports_effective_ids
+    for r in removals:
+        for d in (r.path.parent, r.path):
+            try:
+                if not stat.S_ISDIR(os.lstat(d).st_mode):
+                    continue  # refused by remove_tree with its own message
+            except OSError:
+                continue  # gone: nothing to remove
+            if not os.access(d, os.W_OK | os.X_OK, effective_ids=effective):
+                raise InputError(d, "cannot delete here: read-only (permission denied)")

@@ -4,7 +4,8 @@ A path is removed only when it has one of a few known shapes under an allowed ro
 (uv's cache, or the repository), and no component from that root down is a symlink.
 Removal renames the directory to a unique trash name beside it (atomic: uv never
 sees a half-deleted tree), checks that what was renamed is the directory that was
-verified, then deletes it without following symlinks.
+verified, then deletes it without following symlinks. A trash tree an interrupted
+run left behind is allowed where the tree it was renamed from was allowed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Callable
 
 TRASH_PREFIX = ".envkey-hook-trash-"
 
@@ -28,7 +30,7 @@ _SHORT_SHA = re.compile(r"[0-9a-f]{7,64}")
 # Path components from the cache root to an entry directory, per kind.
 _ENTRY_DEPTH = {"pypi": 4, "index": 5, "url": 3, "path": 3, "editable": 3, "git": 4}
 
-_FD_WALK = (
+FD_WALK = (
     os.open in os.supports_dir_fd
     and os.rename in os.supports_dir_fd
     and os.stat in os.supports_dir_fd
@@ -68,22 +70,25 @@ class AllowedSet:
         self.repo = repo
 
     def classify(self, path: Path) -> tuple[Path, tuple[str, ...], str]:
-        """(root, components below it, shape) of an allowed path; RefusedRemoval otherwise."""
+        """(root, components below it, shape) of an allowed path; RefusedRemoval otherwise.
+
+        The shape is "leftover" for a trash tree of an interrupted run.
+        """
         if not path.is_absolute():
             raise RefusedRemoval(path, "not an absolute path")
         for root in self.caches:
             rel = _below(root, path)
             if rel is not None:
-                shape = _cache_shape(rel)
+                shape = _leftover_shape(rel, _cache_shape)
                 if shape is None:
                     raise RefusedRemoval(path, "not a build directory or slot of uv's cache")
                 return root, rel, shape
         repo = self.repo
         rel = _below(repo, path) if repo is not None else None
         if repo is not None and rel is not None:
-            if rel[-1] != "build" or ".git" in rel:
+            if _leftover_shape(rel, _repo_shape) is None:
                 raise RefusedRemoval(path, "not a `build` directory of the repository")
-            return repo, rel, "local-build"
+            return repo, rel, "leftover" if is_trash(rel[-1]) else "local-build"
         raise RefusedRemoval(path, "outside uv's cache and the repository")
 
     def root_of(self, path: Path) -> Path | None:
@@ -101,6 +106,32 @@ def _below(root: Path, path: Path) -> tuple[str, ...] | None:
     except ValueError:
         return None
     return rel if rel and ".." not in rel else None
+
+
+def is_trash(name: str) -> bool:
+    """A name removal renames to (and only removal does)."""
+    return name.startswith(TRASH_PREFIX) and len(name) > len(TRASH_PREFIX)
+
+
+# What a trash tree may have been renamed from: a `build` directory, a slot, or an
+# entry (whose last component is a version or a hash: any name passes there).
+_RENAMED_FROM = ("build", "0" * 16)
+
+
+def _leftover_shape(
+    rel: tuple[str, ...], shape_of: Callable[[tuple[str, ...]], str | None]
+) -> str | None:
+    """The shape of `rel`; "leftover" for a trash name where an allowed tree could have been."""
+    if not is_trash(rel[-1]):
+        return shape_of(rel)
+    for name in _RENAMED_FROM:
+        if shape_of((*rel[:-1], name)) is not None:
+            return "leftover"
+    return None
+
+
+def _repo_shape(rel: tuple[str, ...]) -> str | None:
+    return "local-build" if rel[-1] == "build" and ".git" not in rel else None
 
 
 def _cache_shape(rel: tuple[str, ...]) -> str | None:
@@ -137,6 +168,11 @@ def _symlink_reason(root: Path, rel: tuple[str, ...]) -> str:
         if not stat.S_ISDIR(mode):
             return f"{here} is not a directory"
     return "changed while being checked"
+
+
+def open_beneath(root: Path, rel: tuple[str, ...]) -> int:
+    """fd of the directory root/rel, no symlink followed from root down (RefusedRemoval)."""
+    return _open_dir(root, rel)
 
 
 def _open_dir(root: Path, rel: tuple[str, ...]) -> int:
@@ -186,33 +222,71 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def _rmtree_at(dir_fd: int, name: str, parent: Path) -> None:
-    """Delete a renamed tree; leftovers are retried by cleanup_leftovers."""
+def _rmtree_at(dir_fd: int, name: str) -> None:
+    """Delete a renamed tree; what cannot be deleted is retried by the next run."""
     if sys.version_info >= (3, 11):
         shutil.rmtree(name, dir_fd=dir_fd, ignore_errors=True)
-    else:  # pragma: no cover - rmtree gained dir_fd in 3.11; below it is fd-based from the top
-        shutil.rmtree(parent / name, ignore_errors=True)
+    else:  # pragma: no cover - rmtree gained dir_fd in 3.11
+        _rmtree_fd(dir_fd, name)
+
+
+def _rmtree_fd(dir_fd: int, name: str) -> None:
+    """rmtree relative to an open directory, never following a symlink (Python < 3.11).
+
+    shutil.rmtree(path) would resolve the parent's path again, and a component of it
+    could have been swapped for a symlink since it was checked.
+    """
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=dir_fd)  # not a directory (or a symlink): unlink it
+        return
+    try:
+        with os.scandir(fd) as it:
+            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        for child, is_dir in children:
+            if is_dir:
+                _rmtree_fd(fd, child)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(child, dir_fd=fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(name, dir_fd=dir_fd)
 
 
 def remove_tree(path: Path, allowed: AllowedSet) -> int:
     """Remove an allowed directory tree; bytes freed. RefusedRemoval when not allowed."""
     if not _SAFE_RMTREE:
         raise RefusedRemoval(path, "shutil.rmtree is not safe against symlink attacks here")
-    root, rel, _ = allowed.classify(path)
-    if not _FD_WALK:  # pragma: no cover - Windows: lstat checks, then plain paths
+    root, rel, shape = allowed.classify(path)
+    if not FD_WALK:  # pragma: no cover - Windows: lstat checks, then plain paths
         return _remove_by_path(root, rel, path)
     parent_fd = _open_dir(root, rel[:-1])
     try:
+        if shape == "leftover":  # renamed already: uv never looks at it
+            _check_real_dir(parent_fd, rel[-1], path)
+            size = _size_at(parent_fd, rel[-1])
+            _rmtree_at(parent_fd, rel[-1])
+            return size
         return _remove_at(parent_fd, rel[-1], path)
     finally:
         os.close(parent_fd)
 
 
-def _remove_at(parent_fd: int, name: str, path: Path) -> int:
+def _check_real_dir(parent_fd: int, name: str, path: Path) -> None:
     st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode):
         kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
         raise RefusedRemoval(path, f"is {kind}")
+
+
+def _remove_at(parent_fd: int, name: str, path: Path) -> int:
+    _check_real_dir(parent_fd, name, path)
     try:
         fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except FileNotFoundError:
@@ -231,7 +305,7 @@ def _remove_at(parent_fd: int, name: str, path: Path) -> int:
     finally:
         os.close(fd)
     size = _size_at(parent_fd, trash)
-    _rmtree_at(parent_fd, trash, path.parent)
+    _rmtree_at(parent_fd, trash)
     return size
 
 
@@ -256,7 +330,7 @@ def cleanup_leftovers(dirs: Iterable[Path], allowed: AllowedSet) -> int:
     freed = 0
     for d in sorted(set(dirs)):
         root = allowed.root_of(d)
-        if root is None or not _FD_WALK:
+        if root is None or not FD_WALK:
             continue
         rel = _below(root, d) or ()
         try:
@@ -265,14 +339,20 @@ def cleanup_leftovers(dirs: Iterable[Path], allowed: AllowedSet) -> int:
             continue
         try:
             with os.scandir(dfd) as it:
-                names = [
-                    e.name
-                    for e in it
-                    if e.name.startswith(TRASH_PREFIX) and e.is_dir(follow_symlinks=False)
-                ]
+                names = [e.name for e in it if is_trash(e.name) and e.is_dir(follow_symlinks=False)]
             for name in names:
                 freed += _size_at(dfd, name)
-                _rmtree_at(dfd, name, d)
+                _rmtree_at(dfd, name)
         finally:
             os.close(dfd)
     return freed
+
+
+def find_leftovers(directory: Path) -> list[Path]:
+    """Trash trees an interrupted run left in `directory` (real directories only), sorted."""
+    try:
+        with os.scandir(directory) as it:
+            names = [e.name for e in it if is_trash(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    return [directory / n for n in sorted(names)]

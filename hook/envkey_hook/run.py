@@ -55,6 +55,7 @@ class Outcome:
     message: str | None = None  # why nothing was compared, if so
     busy: str | None = None  # a uv lock that was not free: nothing was deleted
     dry_run: bool = False
+    strict: bool = False  # `[tool.envkey-hook] strict`: hooks exit non-zero on problems
     # The target's envkeys, for `sync` to record once `uv sync` succeeded.
     envkeys: dict[str, EnvKey] = field(default_factory=dict, repr=False, compare=False)
 
@@ -142,20 +143,29 @@ def _targets(
     project_dir: Path, states: list[ProjectState], packages: set[str], whole: set[str]
 ) -> list[Target]:
     """Where each affected package's build state can live, from every state's lock."""
+    from envkey_hook.cache import hash_kinds
     from envkey_hook.purge import Target
 
     shas: dict[str, set[str]] = {p: set() for p in packages}
     dirs: dict[str, set[Path]] = {p: set() for p in packages}
+    kinds: dict[str, set[str]] = {p: set() for p in packages}
     for state in states:
         for pkg in state.lock.packages:
             if pkg.name not in packages:
                 continue
+            kinds[pkg.name].add(pkg.source_kind)
             if pkg.source_kind == "git" and "#" in pkg.source_value:
                 shas[pkg.name].add(pkg.source_value.rsplit("#", 1)[1])
             elif pkg.source_kind in ("directory", "editable"):
                 dirs[pkg.name].add(Path(os.path.normpath(project_dir / pkg.source_value)))
     return [
-        Target(p, frozenset(shas[p]), frozenset(dirs[p]), whole_entries=p in whole)
+        Target(
+            p,
+            frozenset(shas[p]),
+            frozenset(dirs[p]),
+            whole_entries=p in whole,
+            hash_kinds=hash_kinds(kinds[p]),  # never walk url/, path/... for a registry package
+        )
         for p in sorted(packages)
     ]
 

@@ -27,11 +27,13 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from envkey_hook import __version__
-from envkey_hook.envkey import Change, EnvKey
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
+
+if TYPE_CHECKING:  # imported late: `run`'s no-op path reads nothing else of ours
+    from envkey_hook.envkey import Change, EnvKey
 
 SCHEMA = 1
 DIR_NAME = "envkey-hook"
@@ -88,6 +90,8 @@ def _is_str_list(value: object) -> bool:
 
 def _decode(doc: object, project: Path) -> dict[str, EnvKey]:
     """The envkeys of a parsed record; ValueError names what is wrong with it."""
+    from envkey_hook.envkey import EnvKey
+
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     if doc.get("schema") != SCHEMA:
@@ -103,10 +107,10 @@ def _decode(doc: object, project: Path) -> dict[str, EnvKey]:
         unkeyed = entry.get("unkeyed", []) if isinstance(entry, dict) else None
         if not (isinstance(inputs, list) and all(_is_str_list(p) and len(p) == 2 for p in inputs)):
             raise ValueError(f"envkeys.{name}: bad `inputs`")
-        if not _is_str_list(unkeyed):
+        if not isinstance(unkeyed, list) or not _is_str_list(unkeyed):
             raise ValueError(f"envkeys.{name}: bad `unkeyed`")
         pairs = tuple(sorted((p[0], p[1]) for p in inputs))
-        keys[name] = EnvKey(name, pairs, frozenset(unkeyed))
+        keys[name] = EnvKey(name, pairs, frozenset(str(u) for u in unkeyed))
     return keys
 
 
@@ -183,6 +187,17 @@ def save_for(root: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn =
     return False if path is None else save(path, project, keys, warn)
 
 
+def union_changes(first: list[Change], second: list[Change]) -> list[Change]:
+    """`first`, plus each change of `second` to an input `first` does not already name.
+
+    Both baselines (git and the record) usually agree; an input is reported once,
+    with git's old value, and the lines of one package stay together.
+    """
+    seen = {(c.package, c.input) for c in first}
+    merged = first + [c for c in second if (c.package, c.input) not in seen]
+    return sorted(merged, key=lambda c: c.package)
+
+
 # --- `envkey-hook state`: show or forget the record ---------------------------------------
 
 
@@ -230,14 +245,3 @@ def run_state(args: argparse.Namespace) -> int:
     for name, key in sorted(keys.items()):
         print(f"{name}: " + ", ".join(f"{label} {value}" for label, value in key.inputs))
     return EXIT_OK
-
-
-def union_changes(first: list[Change], second: list[Change]) -> list[Change]:
-    """`first`, plus each change of `second` to an input `first` does not already name.
-
-    Both baselines (git and the record) usually agree; an input is reported once,
-    with git's old value, and the lines of one package stay together.
-    """
-    seen = {(c.package, c.input) for c in first}
-    merged = first + [c for c in second if (c.package, c.input) not in seen]
-    return sorted(merged, key=lambda c: c.package)

@@ -1,0 +1,187 @@
+"""`envkey-hook status` (what is built from source, and with what) and `envkey-hook key`."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from envkey_hook.errors import EXIT_OK, InputError
+
+if TYPE_CHECKING:
+    from envkey_hook.envkey import EnvKey
+
+JSON_SCHEMA_VERSION = 1
+# Part of what `key` hashes: bump it when the meaning of an envkey changes, so that
+# CI caches keyed by an older envkey-hook are not restored as if they matched.
+KEY_FORMAT = "envkey-hook-key-1"
+_BUILD_STATE = ("build-dir", "checkout-build", "local-build")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the `status` and `key` subcommands."""
+    st = subparsers.add_parser(
+        "status",
+        help="table of source-built packages: build inputs, envkey, cache entries, stale state",
+        description="For every package uv builds from source: its build inputs, its envkey "
+        "(a short hash of them), its entries in uv's cache, whether build state (build/ "
+        "directories) is present, its polluted slots, and whether its envkey differs from the "
+        "recorded state (`envkey-hook run` would then purge it). Changes nothing.",
+        epilog="exit codes:\n  0  shown\n  2  input error (no uv.lock, bad settings)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    st.add_argument(
+        "--project", type=Path, default=Path("."), help="project directory (default: .)"
+    )
+    st.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    key = subparsers.add_parser(
+        "key",
+        help="print a short stable hash of the envkeys (for CI cache keys)",
+        description="Print a 16-hex-digit hash of the envkeys of the given packages (default: "
+        "every source-built package). It changes whenever a build input changes: put it in "
+        "the key of a CI cache that holds uv's cache, so that a job never restores build "
+        "trees made for other build inputs. Run it with the Python the project uses (it "
+        "picks the lock entries for this interpreter and platform).",
+        epilog="exit codes:\n  0  printed\n  2  input error (unknown package, no uv.lock)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    key.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to include")
+    key.add_argument(
+        "--project", type=Path, default=Path("."), help="project directory (default: .)"
+    )
+
+
+def envkey_digest(key: EnvKey) -> str:
+    """12 hex digits identifying one package's build inputs."""
+    data = json.dumps([key.package, [list(p) for p in key.inputs]])
+    return hashlib.sha256(data.encode()).hexdigest()[:12]
+
+
+def combined_key(keys: Iterable[EnvKey]) -> str:
+    """16 hex digits over several envkeys, independent of their order."""
+    items = sorted([k.package, [list(p) for p in k.inputs]] for k in keys)
+    data = json.dumps([KEY_FORMAT, items])
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def run_key(args: argparse.Namespace) -> int:
+    """`envkey-hook key [PACKAGE...]`."""
+    from envkey_hook import current
+    from envkey_hook.cache import normalize
+
+    cur = current.load(args.project)
+    wanted = [normalize(p) for p in args.packages]
+    for name in wanted:
+        if name not in cur.envkeys:
+            raise InputError(name, f"not a source-built package in {cur.project / 'uv.lock'}")
+    keys = [cur.envkeys[n] for n in wanted] if wanted else list(cur.envkeys.values())
+    print(combined_key(keys))
+    return EXIT_OK
+
+
+def collect(project: Path, cache_dir: str | None = None) -> dict[str, Any]:
+    """The `status --json` document."""
+    from envkey_hook import current, purge, state
+    from envkey_hook.cache import find_entries
+
+    cur = current.load(project, cache_dir)
+    recorded = state.load_for(cur.root, cur.project)
+    packages = []
+    for target in current.targets(cur, cur.envkeys):
+        key = cur.envkeys[target.name]
+        entries = find_entries(cur.cache, target.name, target.git_shas) if cur.cache else []
+        removals, notices = purge.plan(cur.cache, [target], cur.root)
+        if recorded is None:
+            since = None
+        elif target.name not in recorded:
+            since = "new"
+        else:
+            since = "same" if recorded[target.name].inputs == key.inputs else "changed"
+        packages.append(
+            {
+                "package": target.name,
+                "envkey": envkey_digest(key),
+                "inputs": key.as_dict(),
+                "entries": [str(e.path) for e in entries],
+                "build_state": [str(r.path) for r in removals if r.kind in _BUILD_STATE],
+                "polluted_slots": [str(r.path) for r in removals if r.kind == "polluted-slot"],
+                "notices": [f"{n.path}: {n.message}" for n in notices],
+                "recorded": since,
+            }
+        )
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "project": str(cur.project),
+        "cache": str(cur.cache) if cur.cache else None,
+        "key": combined_key(cur.envkeys.values()),
+        "recorded_state": recorded is not None,
+        "packages": packages,
+    }
+
+
+def _inputs_text(inputs: dict[str, str]) -> str:
+    # The sources are long URLs and paths: they stay in --json.
+    shown = [f"{k} {v}" for k, v in inputs.items() if k != "version" and not k.endswith("source")]
+    return ", ".join(shown) or "-"
+
+
+def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+def render_text(doc: dict[str, Any], out: TextIO) -> None:
+    print(f"project {doc['project']}", file=out)
+    print(f"uv cache {doc['cache'] or '(none: uv would use a throwaway cache)'}", file=out)
+    if not doc["packages"]:
+        print("No package is built from source", file=out)
+        return
+    rows = [
+        [
+            "package",
+            "version",
+            "envkey",
+            "entries",
+            "build state",
+            "polluted",
+            "recorded",
+            "build inputs",
+        ]
+    ]
+    for p in doc["packages"]:
+        rows.append(
+            [
+                p["package"],
+                p["inputs"].get("version", "?"),
+                p["envkey"],
+                str(len(p["entries"])),
+                "present" if p["build_state"] else "-",
+                str(len(p["polluted_slots"])) if p["polluted_slots"] else "-",
+                p["recorded"] or "-",
+                _inputs_text(p["inputs"]),
+            ]
+        )
+    _table(rows, out)
+    if any(p["polluted_slots"] for p in doc["packages"]):
+        print("hint: `envkey-hook doctor --fix` removes the polluted slots", file=out)
+    if any(p["recorded"] == "changed" for p in doc["packages"]):
+        print("hint: build inputs changed since the last run: `envkey-hook sync`", file=out)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """`envkey-hook status`."""
+    doc = collect(args.project, args.cache_dir)
+    if args.json:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render_text(doc, sys.stdout)
+    return EXIT_OK
