@@ -12,7 +12,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     import tempfile
 
     target = Path(os.path.realpath(path))  # a symlinked file stays a symlink
-    mode = target.stat().st_mode & 0o7777
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:  # a new file gets the usual mode, not mkstemp's 0o600
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -21,15 +21,14 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from envkey_hook import __version__
+from envkey_hook.atomic import write_atomic
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
 
 if TYPE_CHECKING:  # imported late: `run`'s no-op path reads nothing else of ours
@@ -133,28 +132,6 @@ def load(path: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | N
         return None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` by `data`: a reader sees the old record or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn) -> bool:
     """Record `keys` for `project`; False (after one warning) when it cannot be written.
 
@@ -170,6 +147,7 @@ def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _wa
     }
     data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data)
     except OSError as exc:
         warn(f"{path}: cannot record the state ({exc.strerror or exc}); ignored")
