@@ -36,11 +36,16 @@ if len(found) != expected or notices:
 """
 
 
-def _doctor_cli(cache: Path, project: Path, env: dict[str, str]) -> Command | None:
+def _doctor_cli(cache: Path, project: Path, env: dict[str, str], expected: int) -> Command | None:
     """`envkey-hook doctor` on the cache, when the CLI has it and it runs here."""
     argv = [ENVKEY_HOOK, "doctor", "--cache-dir", str(cache), "--project", str(project)]
-    done = subprocess.run(argv, cwd=project, env=env, capture_output=True)
-    return Command(argv, project, expect_rc=(0, 1)) if done.returncode in (0, 1) else None
+    done = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        return None
+    found = sum(ln.startswith("polluted:") for ln in done.stdout.splitlines())
+    if found != expected:
+        raise RuntimeError(f"doctor found {found} polluted slots, expected {expected}")
+    return Command(argv, project, expect_rc=(1,))
 
 
 def _has_module() -> bool:
@@ -59,7 +64,11 @@ def main(base: Path, env: dict[str, str], reps: int) -> list[str]:
     project = base / "doctor-project"
     project.mkdir()
     (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
-    cmd = _doctor_cli(cache, project, env)
+    (project / "uv.lock").write_text(
+        'version = 1\nrevision = 3\nrequires-python = ">=3.10"\n\n'
+        '[[package]]\nname = "p"\nversion = "0"\nsource = { virtual = "." }\n'
+    )
+    cmd = _doctor_cli(cache, project, env, expected)
     what = "envkey-hook doctor (whole command)"
     if cmd is None:
         what = (

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from envkey_hook.purge import Removal
-from envkey_hook.run import Outcome
+if TYPE_CHECKING:
+    from envkey_hook.purge import Removal
+    from envkey_hook.run import Outcome
 
 JSON_SCHEMA_VERSION = 1
 _KIND_WORDS = {
@@ -165,5 +165,7 @@ def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
 
 
 def render_json(outcomes: list[Outcome], out: TextIO = sys.stdout) -> None:
+    import json
+
     json.dump(as_json(outcomes), out, indent=2)
     out.write("\n")
