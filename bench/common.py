@@ -23,7 +23,9 @@ PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 ENVKEY_HOOK = str(BIN / ("envkey-hook.exe" if os.name == "nt" else "envkey-hook"))
 UV = str(BIN / "uv") if (BIN / "uv").exists() else (shutil.which("uv") or "uv")
-FIXTURE = Path(os.environ.get("ENVKEY_BENCH_FIXTURE", "/work/shared/fixtures/big-torch"))
+# The repository is cloned with shared/ beside it.
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "big-torch"
+FIXTURE = Path(os.environ.get("ENVKEY_BENCH_FIXTURE", str(_SHARED)))
 
 
 @dataclass
