@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build a throwaway project in a temporary directory (its own uv cache), show "
         "the stale build that uv reuses after a runtime bump, run envkey-hook, and show the "
         "healed build. Needs `uv` and a C compiler.",
+        epilog="examples:\n  envkey-hook demo\n  envkey-hook demo --keep",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
     from envkey_hook import doctor, fix, state, status, sync
@@ -134,6 +136,8 @@ def _add_hook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         p = sub.add_parser(
             name,
             help=f"{verb} plain git hooks that run `envkey-hook hook` (without pre-commit)",
+            epilog=f"examples:\n  envkey-hook {name}\n  envkey-hook {name} -t post-checkout",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
             description=f"{verb.capitalize()} hook scripts in the directory git runs hooks from "
             "(core.hooksPath, or the common git dir for worktrees). An existing hook is kept as "
             "<type>.pre-envkey-hook and runs first; hooks written by pre-commit are refused.",

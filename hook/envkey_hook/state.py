@@ -188,7 +188,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "`run` and `sync` compare the current envkeys with it as well as with git, and "
         "update it after they succeed. --forget deletes it (the next run compares with git "
         "only).",
-        epilog="exit codes:\n  0  shown (or forgotten)\n  1  no record yet\n"
+        epilog="examples:\n  envkey-hook state\n  envkey-hook state --json\n"
+        "  envkey-hook state --forget\n\n"
+        "exit codes:\n  0  shown (or forgotten)\n  1  no record yet\n"
         "  2  not inside a git repository",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

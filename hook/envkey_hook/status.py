@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(a short hash of them), its entries in uv's cache, whether build state (build/ "
         "directories) is present, its polluted slots, and whether its envkey differs from the "
         "recorded state (`envkey-hook run` would then purge it). Changes nothing.",
-        epilog="exit codes:\n  0  shown\n  2  input error (no uv.lock, bad settings)",
+        epilog="examples:\n  envkey-hook status\n  envkey-hook status --json --project sub\n\n"
+        "exit codes:\n  0  shown\n  2  input error (no uv.lock, bad settings)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     st.add_argument(
@@ -48,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "the key of a CI cache that holds uv's cache, so that a job never restores build "
         "trees made for other build inputs. Run it with the Python the project uses (it "
         "picks the lock entries for this interpreter and platform).",
-        epilog="exit codes:\n  0  printed\n  2  input error (unknown package, no uv.lock)",
+        epilog="examples:\n  envkey-hook key\n  envkey-hook key flash-attn xformers\n\n"
+        "exit codes:\n  0  printed\n  2  input error (unknown package, no uv.lock)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     key.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to include")
