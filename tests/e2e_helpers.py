@@ -19,7 +19,11 @@ GITIGNORE = ".venv/\nbuild/\n*.egg-info/\n"
 
 
 def uv_binary() -> str:
-    """The uv installed next to this interpreter, else the one on PATH."""
+    """ENVKEY_TEST_UV if set (another uv release), else the uv installed next to this
+    interpreter, else the one on PATH."""
+    chosen = os.environ.get("ENVKEY_TEST_UV")
+    if chosen:
+        return chosen
     beside = Path(sys.executable).parent / ("uv.exe" if os.name == "nt" else "uv")
     if beside.exists():
         return str(beside)

@@ -389,7 +389,7 @@ STATS = {"examples": 0, "removed": 0, "refused": 0, "trash": 0}
 
 
 @settings(
-    max_examples=int(os.environ.get("ENVKEY_PROPERTY_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("ENVKEY_PROPERTY_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -1,7 +1,7 @@
 """Project files as they are at a git ref, in the index, or in the work tree.
 
-Files at a ref are read with GitPython through its persistent `git cat-file --batch`
-(which also reads SHA-256 repositories). GitPython is imported only here, and only
+Files at a ref are read with GitPython, through git commands rather than its object
+database (which cannot parse SHA-256 object ids). GitPython is imported only here, and only
 when a file at a ref is needed: the no-op path (fastpath.py) never gets this far.
 """
 
@@ -21,21 +21,35 @@ INDEX = "index"
 Reader = Callable[[str], Optional[bytes]]
 
 
-def cat_file(repo: Repo, name: str) -> tuple[str, str, bytes] | None:
-    """(object id, type, content) of `name` (`<rev>:<path>`, `:<path>`, ...); None if none."""
-    if "\n" in name:
-        return None  # cannot be asked on one line; no such object either way
+def rev_parse(repo: Repo, name: str) -> str | None:
+    """The object id `name` resolves to, or None."""
+    import git
+
     try:
-        oid, kind, _size, data = repo.git.get_object_data(name)
-    except ValueError:
-        return None  # `<name> missing` or `<name> ambiguous`
+        return str(repo.git.rev_parse("--verify", "-q", name)) or None
+    except git.GitCommandError:
+        return None
+
+
+def read_blob(repo: Repo, spec: str) -> bytes | None:
+    """The content of blob `spec` (`<rev>:<path>` or `:<path>`); None when there is none.
+
+    Asked through `git cat-file blob`, not GitPython's object database, because
+    the latter cannot parse SHA-256 object ids.
+    """
+    import git
+
+    if "\n" in spec:
+        return None  # cannot name an object; no such object either way
+    try:
+        data: bytes = repo.git.cat_file(
+            "blob", spec, stdout_as_string=False, strip_newline_in_stdout=False
+        )
+    except git.GitCommandError:
+        return None  # absent, or a directory or submodule at that path
     except OSError:
         raise _not_a_repo(repo) from None
-    return _text(oid), _text(kind), data
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return data
 
 
 def _not_a_repo(repo: Repo) -> InputError:
@@ -84,9 +98,9 @@ def worktree_reader(root: Path) -> Reader:
 
 def resolve(repo: Repo, ref: str) -> str | None:
     """The commit sha of `ref`; None when HEAD is unborn; InputError when unknown."""
-    found = cat_file(repo, f"{ref}^{{commit}}")
+    found = rev_parse(repo, f"{ref}^{{commit}}")
     if found is not None:
-        return found[0]
+        return found
     if ref == "HEAD" and _head_is_unborn(repo):
         return None
     hint = " (shallow clone? run `git fetch --unshallow`)" if _is_shallow(repo) else ""
@@ -95,7 +109,7 @@ def resolve(repo: Repo, ref: str) -> str | None:
 
 def _head_is_unborn(repo: Repo) -> bool:
     """HEAD names a branch that has no commit yet (a new repository)."""
-    return not repo.head.is_valid()
+    return rev_parse(repo, "HEAD") is None
 
 
 def _is_shallow(repo: Repo) -> bool:
@@ -125,9 +139,6 @@ def _blob_reader(repo: Repo, rev: str) -> Reader:
     """Blobs at commit `rev`; an empty `rev` reads the index (staged content)."""
 
     def read(relpath: str) -> bytes | None:
-        found = cat_file(repo, f"{rev}:{relpath}")
-        if found is None or found[1] != "blob":
-            return None  # absent, or a directory or submodule at that path
-        return found[2]
+        return read_blob(repo, f"{rev}:{relpath}")
 
     return read

@@ -117,34 +117,55 @@ def _build_dir(
     if not stat.S_ISDIR(mode):
         return None
     if not is_setuptools_build_dir(path):
+        if not os.path.isdir(path):
+            return None  # removed meanwhile (another run, `uv cache clean`)
         return Notice(package, path, "not a setuptools build directory: left alone")
     return Removal(path, kind, package, entry, tree_size(path), detail)
 
 
 def find_polluted(entries: Iterable[Entry]) -> tuple[list[Removal], list[Notice]]:
-    """Slots whose compiled payload is identical to an older slot's of the same revision.
+    """Slots whose compiled payload is identical to an older slot's built in the same tree.
 
-    The oldest slot of such a group was compiled in a clean tree; the newer ones
-    repackaged its binary. They are removed, except a wheel filed directly in the
-    revision (empty build configuration), which is only reported.
+    The oldest slot of such a group was compiled in a clean tree; the newer ones of
+    another build configuration repackaged its binary. They are removed, except a
+    wheel filed directly in the revision (empty build configuration), which is only
+    reported. A revision's slots share its `src/`; a local directory's slots share
+    the directory itself, whichever revision (a new one when its files change)
+    they are filed under.
     """
     found: list[Removal | Notice] = []
     for entry in entries:
-        for rev in revisions(entry):
-            found += _polluted_in(entry, rev)
+        revs = revisions(entry)
+        if _built_in_place(entry, revs):
+            found += _polluted_among(entry, [s for rev in revs for s in slots(rev)])
+        else:
+            for rev in revs:
+                found += _polluted_among(entry, slots(rev))
     return (
         [f for f in found if isinstance(f, Removal)],
         [f for f in found if isinstance(f, Notice)],
     )
 
 
-def _polluted_in(entry: Entry, rev: Path) -> list[Removal | Notice]:
+def _built_in_place(entry: Entry, revs: list[Path]) -> bool:
+    """A local directory's entry: no revision has a source tree of its own (an archive's do)."""
+    return entry.kind in ("path", "editable") and not any((r / "src").is_dir() for r in revs)
+
+
+def _digest(slot: Slot) -> str:
+    """The build configuration a slot is filed under ("" for the empty one)."""
+    return "" if slot.is_root else slot.path.name
+
+
+def _polluted_among(entry: Entry, candidates: list[Slot]) -> list[Removal | Notice]:
     found: list[Removal | Notice] = []
     groups: dict[Payload, list[Slot]] = {}
-    for slot in slots(rev):
+    for slot in candidates:
         if slot.wheel is None:
             continue
         payload = compiled_payload(slot.wheel)
+        if payload is None and not os.path.lexists(slot.wheel):
+            continue  # removed meanwhile (another run, `uv cache clean`)
         if payload is None:
             found.append(Notice(entry.package, slot.wheel, "unreadable wheel: not compared"))
         elif payload:  # pure-Python wheels have nothing to go stale
@@ -155,6 +176,8 @@ def _polluted_in(entry: Entry, rev: Path) -> list[Removal | Notice]:
         name = oldest.wheel.name if oldest.is_root and oldest.wheel else oldest.path.name
         detail = f"identical payload to slot {name} (built {built})"
         for slot in newer:
+            if _digest(slot) == _digest(oldest):
+                continue  # the same configuration in another revision: the same binary is right
             if slot.is_root:
                 found.append(
                     Notice(entry.package, slot.wheel or slot.path, f"{detail}: left alone")
@@ -316,10 +339,11 @@ def check_writable(removals: Iterable[Removal]) -> None:
     effective = os.access in os.supports_effective_ids
     for r in removals:
         for d in (r.path.parent, r.path):
+            if os.access(d, os.W_OK | os.X_OK, effective_ids=effective):
+                continue
             try:
                 if not stat.S_ISDIR(os.lstat(d).st_mode):
                     continue  # refused by remove_tree with its own message
             except OSError:
-                continue  # gone: nothing to remove
-            if not os.access(d, os.W_OK | os.X_OK, effective_ids=effective):
-                raise InputError(d, "cannot delete here: read-only (permission denied)")
+                continue  # gone (another run removed it meanwhile): nothing to remove
+            raise InputError(d, "cannot delete here: read-only (permission denied)")
