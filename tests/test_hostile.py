@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -495,3 +496,46 @@ def test_corpus_size() -> None:
     used = {_corpus_file(c.id)[0].name for c in FILE_CASES}
     on_disk = {p.name for p in HOSTILE.iterdir() if not p.name.startswith(("base.", "README"))}
     assert used == on_disk
+
+
+def test_lock_naming_directories_outside_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`directory = "../../.."` and an absolute path outside the repository, both built
+    with a setuptools-shaped build/ there: warned about, never deleted. The cache
+    entries of the same package are still purged."""
+    ctx = _world(tmp_path, "a/b/project")  # ../../.. from the project is tmp_path
+    outside_src = ctx.outside / "abs src"
+    for d in (tmp_path, outside_src):
+        (d / "build" / "lib.linux-x86_64-cpython-311").mkdir(parents=True)
+        (d / "build" / "lib.linux-x86_64-cpython-311" / "_ext.so").write_bytes(b"keep")
+    extra = (
+        '\n[[package]]\nname = "evil"\nversion = "0.1"\n'
+        f"source = {{ directory = {json.dumps(str(outside_src))} }}\n"
+    )
+    lock = (ctx.project / "uv.lock").read_text()
+    registry = 'source = { registry = "https://example.invalid/simple" }'
+    lock = lock.replace(
+        f'name = "extpkg"\nversion = "0.1"\n{registry}',
+        'name = "extpkg"\nversion = "0.1"\nsource = { directory = "../../.." }',
+    )
+    (ctx.project / "uv.lock").write_text(lock + extra)
+    pyproject = (ctx.project / "pyproject.toml").read_text()
+    (ctx.project / "pyproject.toml").write_text(
+        pyproject + 'evil = [{ requirement = "rtlib", match-runtime = true }]\n'
+    )
+    git_commit_all(ctx.project, "local sources outside the repository")
+    for name in ("pyproject.toml", "uv.lock"):
+        path = ctx.project / name
+        path.write_text(path.read_text().replace("2.0", "3.0"))
+    before = snapshot(ctx.outside, tmp_path / "build")
+
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+
+    assert snapshot(ctx.outside, tmp_path / "build") == before
+    assert "extpkg: rtlib 2.0 -> 3.0" in out.splitlines(), out
+    warned = sorted(line for line in err.splitlines() if "outside the repository" in line)
+    assert sorted(w.split(": ")[2] for w in warned) == sorted(
+        [str(tmp_path / "build"), str(outside_src / "build")]
+    ), err
+    assert rc == 1 and "Removed 1 build directory, 1 polluted slot of extpkg" in out
