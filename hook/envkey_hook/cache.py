@@ -60,7 +60,7 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _subdirs(path: Path) -> list[Path]:
+def subdirs(path: Path) -> list[Path]:
     """Real (non-symlink) subdirectories, dot-names skipped, sorted."""
     try:
         with os.scandir(path) as it:
@@ -85,7 +85,7 @@ def _files(path: Path, suffix: str) -> list[Path]:
 
 def buckets(cache: Path, pattern: re.Pattern[str]) -> list[Path]:
     """`sdists-v*` or `git-v*` buckets of the cache, whatever their version."""
-    return [d for d in _subdirs(cache) if pattern.fullmatch(d.name)]
+    return [d for d in subdirs(cache) if pattern.fullmatch(d.name)]
 
 
 def wheel_dist(wheel: Path) -> str:
@@ -126,7 +126,7 @@ def revisions(entry: Entry) -> list[Path]:
     """The entry's revision directories. Git entries are keyed by commit: no revision level."""
     if entry.kind == "git":
         return [entry.path]
-    return _subdirs(entry.path)
+    return subdirs(entry.path)
 
 
 def _slot(path: Path, wheel: Path | None, is_root: bool) -> Slot | None:
@@ -140,7 +140,7 @@ def _slot(path: Path, wheel: Path | None, is_root: bool) -> Slot | None:
 def slots(rev: Path) -> list[Slot]:
     """Built slots of one revision, including a wheel filed directly in the revision."""
     found = [_slot(rev, wheel, True) for wheel in _files(rev, ".whl")]
-    for d in _subdirs(rev):
+    for d in subdirs(rev):
         if SLOT_NAME.fullmatch(d.name):  # skips `src` and anything unexpected
             wheels = _files(d, ".whl")
             found.append(_slot(d, wheels[0] if wheels else None, False))
@@ -149,7 +149,7 @@ def slots(rev: Path) -> list[Slot]:
 
 def entry_package(kind: str, path: Path) -> str | None:
     """The package a hash-keyed entry holds, from its slots' wheels or its source tree."""
-    revs = [path] if kind == "git" else _subdirs(path)
+    revs = [path] if kind == "git" else subdirs(path)
     for rev in revs:
         for slot in slots(rev):
             if slot.wheel is not None:
@@ -171,9 +171,9 @@ def _short_sha_matches(short: str, shas: Collection[str]) -> bool:
 
 
 def _hash_entries(bucket: Path, kind: str) -> Iterator[Path]:
-    for d in _subdirs(bucket / kind):
+    for d in subdirs(bucket / kind):
         if kind == "git":
-            yield from _subdirs(d)  # git/<repo hash>/<commit>/
+            yield from subdirs(d)  # git/<repo hash>/<commit>/
         else:
             yield d
 
@@ -198,10 +198,10 @@ def find_entries(
     package = normalize(package)
     found: list[Entry] = []
     for bucket in buckets(cache, SDIST_BUCKET):
-        for version in _subdirs(bucket / "pypi" / package):
+        for version in subdirs(bucket / "pypi" / package):
             found.append(Entry(bucket, "pypi", version, package))
-        for index in _subdirs(bucket / "index"):
-            for version in _subdirs(index / package):
+        for index in subdirs(bucket / "index"):
+            for version in subdirs(index / package):
                 found.append(Entry(bucket, "index", version, package))
         for kind in HASH_KINDS:
             if kind not in kinds:
@@ -221,7 +221,7 @@ def git_checkouts(cache: Path, git_shas: Collection[str]) -> list[Path]:
     return [
         checkout
         for bucket in buckets(cache, GIT_BUCKET)
-        for repo in _subdirs(bucket / "checkouts")
-        for checkout in _subdirs(repo)
+        for repo in subdirs(bucket / "checkouts")
+        for checkout in subdirs(repo)
         if _short_sha_matches(checkout.name, git_shas)
     ]

@@ -22,6 +22,7 @@ from envkey_hook.cache import (
     git_checkouts,
     revisions,
     slots,
+    subdirs,
 )
 from envkey_hook.purge import Notice, Removal, find_polluted, is_setuptools_build_dir
 from envkey_hook.remove import tree_size
@@ -46,32 +47,21 @@ class Scan:
     notices: list[Notice] = field(default_factory=list)  # left alone, or unreadable
 
 
-def _subdirs(path: Path) -> list[Path]:
-    try:
-        with os.scandir(path) as it:
-            names = [
-                e.name for e in it if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
-            ]
-    except OSError:
-        return []
-    return [path / n for n in sorted(names)]
-
-
 def iter_entries(cache: Path) -> Iterator[Entry]:
     """Every sdist entry of every bucket; hash-keyed entries with no package name yet."""
     for bucket in buckets(cache, SDIST_BUCKET):
-        for name in _subdirs(bucket / "pypi"):
-            for version in _subdirs(name):
+        for name in subdirs(bucket / "pypi"):
+            for version in subdirs(name):
                 yield Entry(bucket, "pypi", version, name.name)
-        for index in _subdirs(bucket / "index"):
-            for name in _subdirs(index):
-                for version in _subdirs(name):
+        for index in subdirs(bucket / "index"):
+            for name in subdirs(index):
+                for version in subdirs(name):
                     yield Entry(bucket, "index", version, name.name)
         for kind in ("url", "path", "editable"):
-            for d in _subdirs(bucket / kind):
+            for d in subdirs(bucket / kind):
                 yield Entry(bucket, kind, d, "")
-        for repo in _subdirs(bucket / "git"):
-            for commit in _subdirs(repo):
+        for repo in subdirs(bucket / "git"):
+            for commit in subdirs(repo):
                 yield Entry(bucket, "git", commit, "")
 
 
