@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import hookrepo
 from e2e_helpers import Isolation
 
 # The setuptools the e2e projects build with, served from a local wheelhouse so a
@@ -60,3 +61,9 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if proc.returncode != 0 or not list(dest.glob("setuptools-*.whl")):
         pytest.fail(f"could not download {SETUPTOOLS_PIN} for the e2e tests:\n{proc.stderr}")
     return dest
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> hookrepo.Template:
+    """One repository with two synced uv projects, shared by both hook installers' tests."""
+    return hookrepo.template(tmp_path_factory, wheelhouse)

@@ -6,6 +6,7 @@ has already pointed at temporary HOME, config, cache and git settings.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -171,3 +172,23 @@ def snapshot(*roots: Path) -> set[str]:
             for name in dirnames + filenames:
                 paths.add(os.path.join(dirpath, name))
     return paths
+
+
+def content_snapshot(*roots: Path) -> dict[str, tuple[str, bytes]]:
+    """Every path under `roots` but `.git`: type and bytes or link target."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for root in roots:
+        if not os.path.lexists(root):
+            out[str(root)] = ("absent", b"")
+            continue
+        for top, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            for name in dirs + files:
+                p = os.path.join(top, name)
+                if os.path.islink(p):
+                    out[p] = ("l", os.readlink(p).encode())
+                elif os.path.isdir(p):
+                    out[p] = ("d", b"")
+                else:
+                    out[p] = ("f", hashlib.sha256(Path(p).read_bytes()).digest())
+    return out

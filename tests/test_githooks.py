@@ -15,11 +15,6 @@ import hookrepo
 from envkey_hook import githooks
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> hookrepo.Template:
-    return hookrepo.template(tmp_path_factory, wheelhouse)
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("scenario", hookrepo.SCENARIOS, ids=lambda f: f.__name__)
 def test_stage(

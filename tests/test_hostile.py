@@ -16,7 +16,6 @@ byte-identical afterwards.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from typing import Callable
 
 import pytest
 
-from e2e_helpers import git, git_commit_all, git_init
+from e2e_helpers import content_snapshot, git, git_commit_all, git_init
 from envkey_hook import cli
 from fakecache import polluted_entry
 
@@ -361,26 +360,6 @@ def _world(tmp: Path, project_dir: str) -> Ctx:
     return Ctx(tmp, project, cache, outside, env={"UV_CACHE_DIR": str(cache)})
 
 
-def snapshot(*roots: Path) -> dict[str, tuple[str, bytes]]:
-    """Every path under `roots` but `.git`: type and bytes or link target."""
-    out: dict[str, tuple[str, bytes]] = {}
-    for root in roots:
-        if not os.path.lexists(root):
-            out[str(root)] = ("absent", b"")
-            continue
-        for top, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if d != ".git"]
-            for name in dirs + files:
-                p = os.path.join(top, name)
-                if os.path.islink(p):
-                    out[p] = ("l", os.readlink(p).encode())
-                elif os.path.isdir(p):
-                    out[p] = ("d", b"")
-                else:
-                    out[p] = ("f", hashlib.sha256(Path(p).read_bytes()).digest())
-    return out
-
-
 def _drop_dac_capabilities() -> None:  # pragma: no cover - runs in the child
     """Before exec: without CAP_DAC_OVERRIDE/READ_SEARCH/FOWNER root obeys file modes."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -446,7 +425,7 @@ def test_hostile_input(
         tmp_path / "cache-file",
         tmp_path / "no-such-cache",
     )
-    before = snapshot(*roots)
+    before = content_snapshot(*roots)
     modes = [(path, path.stat().st_mode) for path, _ in ctx.chmods]
     for path, mode in ctx.chmods:
         path.chmod(mode)
@@ -457,7 +436,7 @@ def test_hostile_input(
         path.chmod(mode)
     assert "Traceback" not in out + err
     assert rc == case.rc, (out, err)
-    assert snapshot(*roots) == before, "something was deleted or changed"
+    assert content_snapshot(*roots) == before, "something was deleted or changed"
     if case.rc == 2:
         lines = err.splitlines()
         assert len(lines) == 1, err
@@ -481,11 +460,11 @@ def test_control_the_same_world_is_purged(
 ) -> None:
     """Without a broken input the run does delete: the corpus's `nothing deleted` means it."""
     ctx = _world(tmp_path, "project")
-    before = snapshot(ctx.cache)
+    before = content_snapshot(ctx.cache)
     rc, out, err = _invoke(ctx, monkeypatch, capfd)
     assert (rc, err) == (1, ""), out
     assert CHANGE in out.splitlines()
-    removed = before.keys() - snapshot(ctx.cache).keys()
+    removed = before.keys() - content_snapshot(ctx.cache).keys()
     assert any(p.endswith("/src/build") for p in removed)
     assert any(p.endswith("/81a196cb5a99c968") for p in removed)
 
@@ -528,11 +507,11 @@ def test_lock_naming_directories_outside_the_repository(
     for name in ("pyproject.toml", "uv.lock"):
         path = ctx.project / name
         path.write_text(path.read_text().replace("2.0", "3.0"))
-    before = snapshot(ctx.outside, tmp_path / "build")
+    before = content_snapshot(ctx.outside, tmp_path / "build")
 
     rc, out, err = _invoke(ctx, monkeypatch, capfd)
 
-    assert snapshot(ctx.outside, tmp_path / "build") == before
+    assert content_snapshot(ctx.outside, tmp_path / "build") == before
     assert "extpkg: rtlib 2.0 -> 3.0" in out.splitlines(), out
     warned = sorted(line for line in err.splitlines() if "outside the repository" in line)
     assert sorted(w.split(": ")[2] for w in warned) == sorted(

@@ -35,11 +35,6 @@ def test_manifest_hooks() -> None:
         assert hook["minimum_pre_commit_version"] == "3.2.0"
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> hookrepo.Template:
-    return hookrepo.template(tmp_path_factory, wheelhouse)
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("scenario", hookrepo.SCENARIOS, ids=lambda f: f.__name__)
 def test_stage(

@@ -11,7 +11,6 @@ absolute paths, so the venv and uv's records stay valid) and works there.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_helpers import uv_binary
+from e2e_helpers import content_snapshot, uv_binary
 from envkey_hook import fixture
 from envkey_hook.remove import TRASH_PREFIX
 from hookrepo import git, isolated_env
@@ -197,24 +196,6 @@ def world(
 # --- invariants -------------------------------------------------------------------------
 
 
-def snapshot(*roots: Path) -> dict[str, tuple[str, bytes]]:
-    """Every path under `roots` except `.git`: type and bytes (or link target)."""
-    out: dict[str, tuple[str, bytes]] = {}
-    for root in roots:
-        for top, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if d != ".git"]
-            for name in dirs + files:
-                p = os.path.join(top, name)
-                if os.path.islink(p):
-                    out[p] = ("l", os.readlink(p).encode())
-                elif os.path.isdir(p):
-                    out[p] = ("d", b"")
-                else:
-                    with open(p, "rb") as f:
-                        out[p] = ("f", hashlib.sha256(f.read()).digest())
-    return out
-
-
 def stale_paths(w: World) -> tuple[Path, Path]:
     """(the stale build/ in uv's source tree, the polluted slot) of the `stale` state."""
     (build,) = w.cache.glob("sdists-v*/*/*/extpkg/0.1/*/src/build")
@@ -228,7 +209,7 @@ def assert_purged_and_nothing_else(w: World, before: dict[str, tuple[str, bytes]
     build, slot = (
         Path(str(p).replace(str(w.store / "stale"), str(w.work))) for p in _stale_in_store(w)
     )
-    after = snapshot(w.cache, w.project)
+    after = content_snapshot(w.cache, w.project)
     gone = {p for p in before if p not in after}
     expected = {
         p for p in before for d in (str(build), str(slot)) if p == d or p.startswith(d + "/")
@@ -293,11 +274,11 @@ def test_running_uv_build_holds_the_lock_and_nothing_is_deleted(world: World) ->
     w = world
     w.restore("bumped")
     with slow_sync(w) as uv:
-        before = snapshot(w.cache, w.project)
+        before = content_snapshot(w.cache, w.project)
         start = time.monotonic()
         result = w.hook("--lock-timeout", "1.5")
         elapsed = time.monotonic() - start
-        assert snapshot(w.cache, w.project) == before, "deleted under a running build"
+        assert content_snapshot(w.cache, w.project) == before, "deleted under a running build"
     assert 1.5 <= elapsed < 15, elapsed
     assert result.returncode == 1, result
     (line,) = result.stderr.splitlines()
@@ -335,7 +316,7 @@ def test_under_uv_run_the_shared_cache_lock_does_not_block(world: World) -> None
     that child, never asks for it exclusively, so it never waits for UV_LOCK_TIMEOUT."""
     w = world
     w.restore("stale", venv=False)
-    before = snapshot(w.cache, w.project)
+    before = content_snapshot(w.cache, w.project)
     start = time.monotonic()
     cmd = ["run", "--no-sync", "--", sys.executable, "-c", _HOLDS_SHARED, str(w.cache / ".lock")]
     proc = w.uv(*cmd, check=False, UV_LOCK_TIMEOUT="300")
@@ -361,7 +342,7 @@ def test_two_runs_at_once_do_not_corrupt_anything(world: World) -> None:
             for name in ("pyproject.toml", "uv.lock"):
                 shutil.copyfile(w.project / name, wt2 / name)
             other = wt2
-        before = snapshot(w.cache, w.project)
+        before = content_snapshot(w.cache, w.project)
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "envkey_hook", "run"],
@@ -448,7 +429,7 @@ def test_sigkill_during_purge_then_run_again_heals(world: World) -> None:
     for i, (how, at) in enumerate(plan):
         context = f"seed={seed} iteration={i} {how}={at} ops={ops}"
         w.restore("stale", venv=i in uv_checks)
-        before = snapshot(w.cache, w.project)
+        before = content_snapshot(w.cache, w.project)
         if how == "op":
             k = int(at)
             while True:
@@ -478,7 +459,7 @@ def test_sigkill_during_purge_then_run_again_heals(world: World) -> None:
             time.sleep(at)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        mid_purge += any(TRASH_PREFIX in p for p in snapshot(w.cache))
+        mid_purge += any(TRASH_PREFIX in p for p in content_snapshot(w.cache))
 
         again = w.hook()
         assert again.returncode in (0, 1) and again.stderr == "", (context, again)
