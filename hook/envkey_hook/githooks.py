@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,12 +81,14 @@ def script(hook_type: str, python: str, strict: bool = False) -> str:
 
 def hooks_dir(cwd: Path) -> Path:
     """The directory git runs hooks from: core.hooksPath, else the common dir's `hooks`."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--git-path", "hooks"], cwd=cwd, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise InputError(cwd, "not a git repository")
-    return (cwd / proc.stdout.strip()).resolve()
+    import git  # GitPython: this runs once per install, so its import cost does not matter
+
+    try:
+        repo = git.Repo(cwd, search_parent_directories=True)
+        path: str = repo.git.rev_parse("--git-path", "hooks")  # run in repo.working_dir
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+        raise InputError(cwd, "not a git repository") from None
+    return (Path(repo.working_dir) / path).resolve()
 
 
 def _read(path: Path) -> bytes | None:

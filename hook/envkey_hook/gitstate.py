@@ -1,60 +1,105 @@
 """Project files as they are at a git ref, in the index, or in the work tree.
 
-Files at a ref are read with GitPython, through git commands rather than its object
-database (which cannot parse SHA-256 object ids). GitPython is imported only here, and only
-when a file at a ref is needed: the no-op path (fastpath.py) never gets this far.
+Files at a ref come from one `git cat-file --batch` process per run, driven with the
+standard library. This is the path every lock change takes, and GitPython's import alone
+costs more memory than issue 5 allows the whole command (2.7x of `python -c pass` against
+a 2x target), so GitPython serves the commands that run once (githooks.py) instead.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
 
 from envkey_hook.errors import InputError
 
+TYPE_CHECKING = False  # not typing's: this module is on the changed-lock path
 if TYPE_CHECKING:
-    from git import Repo
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import Optional
+
+    Reader = Callable[[str], Optional[bytes]]
 
 WORKTREE = "worktree"
 INDEX = "index"
+_NOT_A_REPO = "not a git repository (pass --project inside a git checkout)"
 
-Reader = Callable[[str], Optional[bytes]]
 
+class Repo:
+    """One work tree's object store, read through a long-lived `git cat-file --batch`.
 
-def rev_parse(repo: Repo, name: str) -> str | None:
-    """The object id `name` resolves to, or None."""
-    import git
+    Use it as a context manager: leaving the block ends the git process.
+    """
 
-    try:
-        return str(repo.git.rev_parse("--verify", "-q", name)) or None
-    except git.GitCommandError:
-        return None
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._batch: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            assert batch.stdin is not None and batch.stdout is not None
+            batch.stdin.close()
+            batch.stdout.close()
+            batch.wait()
+
+    def git(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """One git command in this work tree; the caller looks at the return code."""
+        try:
+            return subprocess.run(["git", *args], cwd=self.root, capture_output=True)
+        except OSError as exc:
+            raise InputError("git", f"cannot run: {exc.strerror or exc}") from None
+
+    def object(self, spec: str) -> tuple[str, str, bytes] | None:
+        """(object id, type, content) of `spec` (`<rev>`, `<rev>:<path>`, `:<path>`)."""
+        if "\n" in spec:
+            return None  # cannot name an object; no such object either way
+        batch = self._batch or self._start()
+        assert batch.stdin is not None and batch.stdout is not None
+        try:
+            batch.stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
+            batch.stdin.flush()
+            header = batch.stdout.readline().split()
+            if len(header) == 3:
+                content = batch.stdout.read(int(header[2]) + 1)[:-1]
+                return header[0].decode(), header[1].decode(), content
+        except (OSError, ValueError):
+            header = []
+        if len(header) == 2:  # `<spec> missing` or `<spec> ambiguous`
+            return None
+        self.close()
+        raise InputError(self.root, _NOT_A_REPO)  # git exited: `.git` is not a repository
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        try:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise InputError("git", f"cannot run: {exc.strerror or exc}") from None
+        return self._batch
 
 
 def read_blob(repo: Repo, spec: str) -> bytes | None:
-    """The content of blob `spec` (`<rev>:<path>` or `:<path>`); None when there is none.
-
-    Asked through `git cat-file blob`, not GitPython's object database, because
-    the latter cannot parse SHA-256 object ids.
-    """
-    import git
-
-    if "\n" in spec:
-        return None  # cannot name an object; no such object either way
-    try:
-        data: bytes = repo.git.cat_file(
-            "blob", spec, stdout_as_string=False, strip_newline_in_stdout=False
-        )
-    except git.GitCommandError:
-        return None  # absent, or a directory or submodule at that path
-    except OSError:
-        raise _not_a_repo(repo) from None
-    return data
-
-
-def _not_a_repo(repo: Repo) -> InputError:
-    msg = "not a git repository (pass --project inside a git checkout)"
-    return InputError(repo.working_tree_dir, msg)
+    """The content of blob `spec`; None when there is none (or it is a tree, a submodule)."""
+    found = repo.object(spec)
+    return found[2] if found is not None and found[1] == "blob" else None
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -66,15 +111,8 @@ def find_repo_root(start: Path) -> Path | None:
 
 
 def open_repo(root: Path) -> Repo:
-    """The repository at `root`; a clear InputError when it is not one."""
-    import git
-
-    try:
-        return git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise InputError(
-            root, "not a git repository (pass --project inside a git checkout)"
-        ) from None
+    """The repository at `root`; git itself starts at the first read."""
+    return Repo(root)
 
 
 def is_null_sha(ref: str) -> bool:
@@ -97,34 +135,21 @@ def worktree_reader(root: Path) -> Reader:
 
 
 def resolve(repo: Repo, ref: str) -> str | None:
-    """The commit sha of `ref`; None when HEAD is unborn; InputError when unknown."""
-    found = rev_parse(repo, f"{ref}^{{commit}}")
+    """The commit id of `ref`; None when HEAD is unborn; InputError when unknown."""
+    found = repo.object(f"{ref}^{{commit}}")
     if found is not None:
-        return found
-    if ref == "HEAD" and _head_is_unborn(repo):
-        return None
-    hint = " (shallow clone? run `git fetch --unshallow`)" if _is_shallow(repo) else ""
+        return found[0]
+    if ref == "HEAD" and repo.object("HEAD") is None:
+        return None  # HEAD names a branch with no commit yet (a new repository)
+    shallow = repo.git("rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
+    hint = " (shallow clone? run `git fetch --unshallow`)" if shallow else ""
     raise InputError(ref, f"unknown revision{hint}")
-
-
-def _head_is_unborn(repo: Repo) -> bool:
-    """HEAD names a branch that has no commit yet (a new repository)."""
-    return rev_parse(repo, "HEAD") is None
-
-
-def _is_shallow(repo: Repo) -> bool:
-    import git
-
-    try:
-        return bool(repo.git.rev_parse("--is-shallow-repository") == "true")
-    except git.GitCommandError:
-        return False
 
 
 def ref_reader(repo: Repo, ref: str) -> Reader | None:
     """Files at `ref`, or None when there is no such state (unborn HEAD, null sha)."""
     if ref == WORKTREE:
-        return worktree_reader(Path(str(repo.working_tree_dir)))
+        return worktree_reader(repo.root)
     if ref == INDEX:
         return _blob_reader(repo, "")
     if is_null_sha(ref):

@@ -177,15 +177,9 @@ def run(opts: Options) -> Outcome:
     if root is None:
         raise InputError(project, "not inside a git repository (run `git init`, or pass --project)")
     rel = _project_relpath(root, project)
-    repo = gitstate.open_repo(root)
     outcome = Outcome(str(project), opts.from_ref, opts.to_ref, dry_run=opts.dry_run)
-
-    new_read = gitstate.ref_reader(repo, opts.to_ref)
-    if new_read is None:
-        raise InputError(opts.to_ref, "no such state to compare with")
-    new = read_state(root, rel, new_read, opts.to_ref)
-    if new is None:
-        raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
+    with gitstate.open_repo(root) as repo:
+        new, old = _read_states(opts, repo, root, rel, project)
 
     env = marker_environment(os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv"))
     settings_file = _join(rel, "pyproject.toml")
@@ -195,8 +189,6 @@ def run(opts: Options) -> Outcome:
     outcome.envkeys = new_keys
     recorded = _recorded(opts, root, project)
 
-    old_read = gitstate.ref_reader(repo, opts.from_ref)
-    old = read_state(root, rel, old_read, opts.from_ref) if old_read else None
     if old is None:
         if not opts.all and recorded is None:
             outcome.message = (
@@ -221,6 +213,21 @@ def run(opts: Options) -> Outcome:
         _purge(outcome, opts, project, root, states, new, affected)
     _record(opts, outcome, root, project, recorded)
     return outcome
+
+
+def _read_states(
+    opts: Options, repo: gitstate.Repo, root: Path, rel: str, project: Path
+) -> tuple[ProjectState, ProjectState | None]:
+    """The target state, then the baseline (None when it has no lock)."""
+    new_read = gitstate.ref_reader(repo, opts.to_ref)
+    if new_read is None:
+        raise InputError(opts.to_ref, "no such state to compare with")
+    new = read_state(root, rel, new_read, opts.to_ref)
+    if new is None:
+        raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
+    old_read = gitstate.ref_reader(repo, opts.from_ref)
+    old = read_state(root, rel, old_read, opts.from_ref) if old_read else None
+    return new, old
 
 
 def _recorded(opts: Options, root: Path, project: Path) -> dict[str, EnvKey] | None:
