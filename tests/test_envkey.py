@@ -10,11 +10,11 @@ from envkey_hook.envkey import (
     compute_envkeys,
     diff_envkeys,
     is_source_built,
-    marker_environment,
     select_forks,
 )
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, LockedPackage, parse_lock
+from envkey_hook.markers import environment as marker_environment
 from envkey_hook.settings import ExtraBuildDep, Settings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "big-torch"

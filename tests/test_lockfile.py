@@ -44,7 +44,7 @@ def outcome(read: Callable[[bytes, str], Lock], data: bytes) -> Outcome:
 
 def fast(text: str) -> Lock | None:
     """The fast reader alone: None when it hands over to the TOML parser."""
-    return lockfile._fast_lock(text, P)
+    return lockfile._fast_lock(text.encode(), P, {})
 
 
 def assert_agree(text: str, *, fast_path: bool | None = None) -> Outcome:
@@ -108,6 +108,42 @@ def test_big_torch_fast_reader_matches_toml(state: str) -> None:
     assert (root.version, root.source_kind, root.source_value) == ("0.1.0", "virtual", ".")
 
 
+def test_a_lock_read_like_another_rereads_only_the_blocks_that_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before, after = big_torch("before"), big_torch("after")
+    alone = parse_lock(after, P)
+    old = parse_lock(before, P)
+    read_blocks: list[str] = []
+    real = lockfile._fast_block
+
+    def counting(text: str) -> dict[str, object]:
+        read_blocks.append(text)
+        return real(text)
+
+    monkeypatch.setattr(lockfile, "_fast_block", counting)
+    reused = parse_lock(after, P, like=old)
+    assert reused == alone == parse_lock_toml(after, P)
+    new_blocks = set(after.split(b"\n[[package]]\n")[1:]) - set(
+        before.split(b"\n[[package]]\n")[1:]
+    )
+    assert 15 <= len(read_blocks) == len(new_blocks) < 440 // 4
+
+
+def test_reused_blocks_do_not_hide_a_broken_lock() -> None:
+    good = lock_text(TORCH, 'name = "a"\nversion = "1"\nsource = { virtual = "." }\n')
+    like = parse_lock(good.encode(), P)
+    for broken in (
+        good.replace("version = 1\n", "version = 2\n"),  # the prelude is always read
+        good + "\n[[package]]\n" + TORCH,  # a duplicate, from reused blocks alone
+        good.replace("revision = 5", 'revision = 5\n[manifest]\nmembers = ["a"]') + "[manifest]\n",
+    ):
+        data = broken.encode()
+        assert outcome(lambda d, p: parse_lock(d, p, like=like), data) == outcome(
+            parse_lock_toml, data
+        )
+
+
 def test_big_torch_fork() -> None:
     before = parse_lock(big_torch("before"), P)
     after = parse_lock(big_torch("after"), P)
@@ -149,7 +185,7 @@ def test_local_sources() -> None:
     path = DATA / "local-sources.lock"
     lock = read_lock(path)
     assert lock.path == str(path)
-    assert lockfile._fast_lock(path.read_text(), str(path)) == lock
+    assert lockfile._fast_lock(path.read_bytes(), str(path), {}) == lock
     assert parse_lock_toml(path.read_bytes(), str(path)) == lock
     dyn, old, new, git, root, sdist = lock.packages
     assert (dyn.name, dyn.version, dyn.source) == ("dyn-pkg-x", None, (("directory", "dyn"),))

@@ -34,7 +34,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="show every path removed")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for `run` and the hook commands, without the others' modules.
+
+    The modules behind `fix`, `doctor`, `sync`, `status`, `key` and `state` register their
+    own options, so importing them costs every command; `argv` says whether it is needed.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -87,15 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    from envkey_hook import doctor, fix, state, status, sync
-
-    fix.add_parser(sub)
-    doctor.add_parser(sub)
-    sync.add_parser(sub)
-    status.add_parser(sub)  # registers `status` and `key`
-    state.add_parser(sub)
     _add_hook_commands(sub)
+    command = next((a for a in argv or () if not a.startswith("-")), None)
+    if command not in _CORE_COMMANDS:  # `--help` and every other command list them all
+        from envkey_hook import doctor, fix, state, status, sync
+
+        fix.add_parser(sub)
+        doctor.add_parser(sub)
+        sync.add_parser(sub)
+        status.add_parser(sub)  # registers `status` and `key`
+        state.add_parser(sub)
     return parser
+
+
+# Defined in this module, so they parse without importing any other command's module.
+_CORE_COMMANDS = ("run", "demo", "hook", "install", "uninstall")
 
 
 # --- git hook commands (issue 3): `hook`, `install`, `uninstall` ---------------------------
@@ -175,7 +186,7 @@ def _hook_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from envkey_hook import gitstate, noop_record, report
+    from envkey_hook import gitstate, report
     from envkey_hook.run import Options, run
 
     opts = Options(
@@ -188,10 +199,15 @@ def _run(args: argparse.Namespace) -> int:
         lock_timeout=args.lock_timeout,
     )
     default = args.from_ref == "HEAD" and args.to_ref is None and not (args.all or args.dry_run)
-    before = noop_record.snapshot(str(args.project)) if default else None
-    outcome = run(opts)
-    if before is not None:
-        noop_record.save(before, outcome)  # lets the next run exit at once (fastpath)
+    if not default:
+        outcome = run(opts)
+    else:
+        from envkey_hook import noop_record
+
+        before = noop_record.snapshot(str(args.project))
+        outcome = run(opts)
+        if before is not None:
+            noop_record.save(before, outcome)  # lets the next run exit at once (fastpath)
     if args.json:
         report.render_json([outcome])
     else:
@@ -229,9 +245,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from envkey_hook import fastpath
 
-    if fastpath.try_noop(list(sys.argv[1:] if argv is None else argv)):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if fastpath.try_noop(argv):
         return EXIT_OK  # a record shows nothing changed since a clean run: no parsing at all
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -40,9 +40,9 @@ _KEYS = ("watch", "extend-watch", "purge", "clean-local-sources", "strict", "loc
 def _names(path: str, key: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(path, f"[tool.envkey-hook] {key}: expected a list of strings")
-    from packaging.utils import canonicalize_name
+    from envkey_hook.names import canonical_name
 
-    return [canonicalize_name(v) if key.endswith("watch") else v for v in value]
+    return [canonical_name(v) if key.endswith("watch") else v for v in value]
 
 
 def _bool(path: str, key: str, value: Any) -> bool:

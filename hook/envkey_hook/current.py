@@ -14,8 +14,9 @@ from pathlib import Path
 
 from envkey_hook import gitstate
 from envkey_hook.cachedir import resolve_cache_dir
-from envkey_hook.envkey import EnvKey, compute_envkeys, marker_environment
+from envkey_hook.envkey import EnvKey, compute_envkeys
 from envkey_hook.errors import InputError
+from envkey_hook.markers import environment as marker_environment
 from envkey_hook.purge import Target
 from envkey_hook.run import ProjectState, read_state
 

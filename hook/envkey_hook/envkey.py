@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, LockedPackage
+from envkey_hook.markers import evaluate
 from envkey_hook.settings import Settings
 
 # Sources uv always builds (a local or VCS tree, or an archive that is not a wheel).
@@ -86,16 +87,25 @@ def select_forks(
     """
     if len(candidates) <= 1:
         return list(candidates)
-    from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
-
     matching = []
     for pkg in candidates:
         try:
-            if any(Marker(m).evaluate(dict(env)) for m in pkg.resolution_markers):
+            if any(_holds(m, env) for m in pkg.resolution_markers):
                 matching.append(pkg)
-        except (InvalidMarker, UndefinedEnvironmentName):
+        except (ValueError, KeyError):  # packaging's InvalidMarker, UndefinedEnvironmentName
             return list(candidates)
     return matching if len(matching) == 1 else list(candidates)
+
+
+def _holds(marker: str, env: Mapping[str, str]) -> bool:
+    """`markers.evaluate`, once per marker string (forks repeat the same few)."""
+    key = (marker, tuple(sorted(env.items())))
+    if key not in _EVALUATED:
+        _EVALUATED[key] = evaluate(marker, env)
+    return _EVALUATED[key]
+
+
+_EVALUATED: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
 
 
 def _format_value(value: object) -> str:
@@ -190,29 +200,3 @@ def diff_envkeys(old: Mapping[str, EnvKey], new: Mapping[str, EnvKey]) -> list[C
 def all_as_changed(keys: Iterable[EnvKey]) -> list[Change]:
     """`--all`: treat every source-built package as changed."""
     return [Change(k.package, "no baseline", None, "rebuild") for k in keys]
-
-
-def marker_environment(venv: str | None = None) -> dict[str, str]:
-    """PEP 508 marker values for the interpreter uv will build for.
-
-    The hook often runs in pre-commit's own virtualenv, so when the project's
-    environment exists its `pyvenv.cfg` decides the Python version.
-    """
-    from packaging.markers import default_environment
-
-    env = {k: str(v) for k, v in default_environment().items()}
-    if venv:
-        try:
-            with open(f"{venv}/pyvenv.cfg", encoding="utf-8") as f:
-                cfg = dict(
-                    (k.strip(), v.strip()) for k, _, v in (ln.partition("=") for ln in f) if v
-                )
-        except OSError:
-            return env
-        full = cfg.get("version_info") or cfg.get("version")
-        if full:
-            parts = full.split(".")
-            env["python_full_version"] = ".".join(parts[:3])
-            env["python_version"] = ".".join(parts[:2])
-            env["implementation_version"] = env["python_full_version"]
-    return env

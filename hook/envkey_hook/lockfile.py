@@ -4,6 +4,10 @@ uv writes its lock in one fixed layout, so `parse_lock` first tries a reader tha
 accepts only that layout (a strict subset of TOML, matched one statement at a time by
 one regex) and falls back to a full TOML parse on anything else. Both readers feed
 `lock_from_toml`, so for any input they give the same `Lock` or the same error.
+
+Two locks of one project share most `[[package]]` blocks byte for byte. The fast
+reader reads a lock one block at a time, and a block identical to one of the lock read
+just before (`like`) is not read again: the same bytes give the same package.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from envkey_hook.errors import InputError
+from envkey_hook.names import canonical_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -53,6 +58,11 @@ class Lock:
     revision: int | None
     requires_python: str | None
     packages: tuple[LockedPackage, ...] = field(default_factory=tuple)
+    # The package of each `[[package]]` block the fast reader read, by (hash, length)
+    # of its bytes; Python's str/bytes hash is keyed per process, so it cannot be aimed.
+    blocks: Mapping[tuple[int, int], LockedPackage] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def by_name(self, name: str) -> list[LockedPackage]:
         """All entries (forks) for a normalized name."""
@@ -68,22 +78,26 @@ def read_lock(path: Path) -> Lock:
     return parse_lock(data, str(path))
 
 
-def parse_lock(data: bytes, path: str) -> Lock:
-    """Parse uv.lock bytes; raise InputError(path, problem) on anything bad."""
-    text = _checked_text(data, path)
-    lock = _fast_lock(text, path)
-    return lock if lock is not None else _toml_lock(text, path)
+def parse_lock(data: bytes, path: str, like: Lock | None = None) -> Lock:
+    """Parse uv.lock bytes; raise InputError(path, problem) on anything bad.
+
+    `like`: a lock read before (the other side of a comparison), whose blocks are reused.
+    """
+    _check_bytes(data, path)
+    lock = _fast_lock(data, path, like.blocks if like is not None else {})
+    return lock if lock is not None else _toml_lock(data, path)
 
 
 def parse_lock_toml(data: bytes, path: str) -> Lock:
     """The reference reader: the same checks, then a full TOML parse (slow)."""
-    return _toml_lock(_checked_text(data, path), path)
+    _check_bytes(data, path)
+    return _toml_lock(data, path)
 
 
-def _toml_lock(text: str, path: str) -> Lock:
+def _toml_lock(data: bytes, path: str) -> Lock:
     from envkey_hook import tomlcompat
 
-    return lock_from_toml(tomlcompat.loads(text, path), path)
+    return lock_from_toml(tomlcompat.loads(data.decode("utf-8"), path), path)
 
 
 # --- what both readers share ---------------------------------------------------------
@@ -93,8 +107,11 @@ _MARKER_AT_START = re.compile(_MARKER)
 _MARKER_AFTER_NEWLINE = re.compile(rb"\n" + _MARKER)  # a literal first byte: fast search
 
 
-def _checked_text(data: bytes, path: str) -> str:
-    """The text of a lock; conflict markers are checked first as they explain the rest."""
+def _check_bytes(data: bytes, path: str) -> None:
+    """A lock's bytes are UTF-8 text; conflict markers are checked first (they explain more).
+
+    The text is not kept: a decoded copy of a large lock would double its memory.
+    """
     if _MARKER_AT_START.match(data):
         raise InputError(path, "unresolved merge conflict markers (line 1)")
     marker = _MARKER_AFTER_NEWLINE.search(data)
@@ -105,8 +122,10 @@ def _checked_text(data: bytes, path: str) -> str:
         raise InputError(path, "empty file, not a uv lock")
     if b"\x00" in data:
         raise InputError(path, "binary data, not a TOML file")
+    if data.isascii():
+        return  # every lock uv writes for PyPI-style names: no copy needed to know
     try:
-        return data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text (byte {exc.start})") from None
 
@@ -116,6 +135,16 @@ _LOCAL_KINDS = ("directory", "editable", "virtual")  # may have a dynamic versio
 
 def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
     """Build a Lock from a parsed uv.lock, checking what the hook relies on."""
+    version, revision, requires_python = _lock_header(doc, path)
+    tables = doc.get("package", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise InputError(path, "`package` must be an array of tables")
+    packages = [locked_package(table, number, path) for number, table in enumerate(tables, 1)]
+    return lock_of(path, version, revision, requires_python, packages)
+
+
+def _lock_header(doc: Mapping[str, Any], path: str) -> tuple[int, int | None, str | None]:
+    """`version`, `revision` and `requires-python`, checked."""
 
     def bad(problem: str) -> InputError:
         return InputError(path, problem)
@@ -132,57 +161,69 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
     requires_python = doc.get("requires-python")
     if requires_python is not None and not isinstance(requires_python, str):
         raise bad("`requires-python` must be a string")
-    tables = doc.get("package", [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise bad("`package` must be an array of tables")
+    return version, revision, requires_python
 
-    packages: list[LockedPackage] = []
+
+def lock_of(
+    path: str,
+    version: int,
+    revision: int | None,
+    requires_python: str | None,
+    packages: list[LockedPackage],
+    blocks: Mapping[tuple[int, int], LockedPackage] | None = None,
+) -> Lock:
+    """The Lock, once no package appears twice."""
     seen: set[tuple[str, str | None, tuple[tuple[str, str], ...]]] = set()
-    for number, table in enumerate(tables, 1):
-        name = table.get("name")
-        if name is None:
-            raise bad(f"package #{number} has no `name`")
-        if not isinstance(name, str):
-            raise bad(f"package #{number}: `name` must be a string")
-        what = f"package {_show(name)}"
-        pkg_version = table.get("version")
-        if pkg_version is not None and not isinstance(pkg_version, str):
-            raise bad(f"{what}: `version` must be a string")
-        source = table.get("source")
-        if source is None:
-            raise bad(f"{what} has no `source`")
-        if not isinstance(source, dict) or not all(isinstance(v, str) for v in source.values()):
-            raise bad(f"{what}: `source` must be an inline table of strings")
-        markers = table.get("resolution-markers", [])
-        if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
-            raise bad(f"{what}: `resolution-markers` must be an array of strings")
-        if not isinstance(table.get("sdist", {}), dict):
-            raise bad(f"{what}: `sdist` must be a table")
-        wheels = table.get("wheels", [])
-        if not isinstance(wheels, list):
-            raise bad(f"{what}: `wheels` must be an array")
-        pkg = LockedPackage(
-            name=_SEPARATORS.sub("-", name).lower(),  # canonicalize_name, without packaging
-            version=pkg_version,
-            source=tuple(sorted(source.items())),
-            resolution_markers=tuple(markers),
-            has_sdist="sdist" in table,
-            has_wheels=bool(wheels),
-        )
-        if pkg_version is None and pkg.source_kind not in _LOCAL_KINDS:
-            only = ", ".join(_LOCAL_KINDS)
-            raise bad(f"{what} has no `version` (only {only} sources may omit it)")
+    for pkg in packages:
         key = (pkg.name, pkg.version, pkg.source)
         if key in seen:
-            label = pkg.name if pkg_version is None else f"{pkg.name} {pkg_version}"
+            label = pkg.name if pkg.version is None else f"{pkg.name} {pkg.version}"
             where = f"{pkg.source_kind} {pkg.source_value}".strip()
-            raise bad(f"duplicate package {_show(label)} ({_show(where)})")
+            raise InputError(path, f"duplicate package {_show(label)} ({_show(where)})")
         seen.add(key)
-        packages.append(pkg)
-    return Lock(path, version, revision, requires_python, tuple(packages))
+    return Lock(path, version, revision, requires_python, tuple(packages), blocks or {})
 
 
-_SEPARATORS = re.compile(r"[-_.]+")
+def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPackage:
+    """One `[[package]]` table (the `number`th), checked as `lock_from_toml` checks it."""
+
+    def bad(problem: str) -> InputError:
+        return InputError(path, problem)
+
+    name = table.get("name")
+    if name is None:
+        raise bad(f"package #{number} has no `name`")
+    if not isinstance(name, str):
+        raise bad(f"package #{number}: `name` must be a string")
+    what = f"package {_show(name)}"
+    pkg_version = table.get("version")
+    if pkg_version is not None and not isinstance(pkg_version, str):
+        raise bad(f"{what}: `version` must be a string")
+    source = table.get("source")
+    if source is None:
+        raise bad(f"{what} has no `source`")
+    if not isinstance(source, dict) or not all(isinstance(v, str) for v in source.values()):
+        raise bad(f"{what}: `source` must be an inline table of strings")
+    markers = table.get("resolution-markers", [])
+    if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
+        raise bad(f"{what}: `resolution-markers` must be an array of strings")
+    if not isinstance(table.get("sdist", {}), dict):
+        raise bad(f"{what}: `sdist` must be a table")
+    wheels = table.get("wheels", [])
+    if not isinstance(wheels, list):
+        raise bad(f"{what}: `wheels` must be an array")
+    pkg = LockedPackage(
+        name=canonical_name(name),
+        version=pkg_version,
+        source=tuple(sorted(source.items())),
+        resolution_markers=tuple(markers),
+        has_sdist="sdist" in table,
+        has_wheels=bool(wheels),
+    )
+    if pkg_version is None and pkg.source_kind not in _LOCAL_KINDS:
+        only = ", ".join(_LOCAL_KINDS)
+        raise bad(f"{what} has no `version` (only {only} sources may omit it)")
+    return pkg
 
 
 def _show(value: str) -> str:
@@ -284,13 +325,54 @@ class _Unexpected(Exception):
     """Not uv's layout: the TOML parser decides."""
 
 
-def _fast_lock(text: str, path: str) -> Lock | None:
-    """The Lock from the fast reader, or None when the text is not in uv's layout."""
+_BLOCK = b"\n[[package]]\n"
+
+
+def _fast_lock(
+    data: bytes, path: str, like: Mapping[tuple[int, int], LockedPackage]
+) -> Lock | None:
+    """The Lock from the fast reader, or None when the text is not in uv's layout.
+
+    The text before the first `[[package]]` is read as a document; each block from one
+    `[[package]]` to the next as a document of its own that may hold only that package
+    and its `[package.*]` tables. The blocks share no keys, so this accepts exactly
+    what reading the whole text at once would.
+    """
+    cuts = [0] if data.startswith(_BLOCK[1:]) else []
+    at = data.find(_BLOCK)
+    while at >= 0:
+        cuts.append(at + 1)
+        at = data.find(_BLOCK, at + 1)
+    cuts.append(len(data))  # the prelude ends at cuts[0], block i spans cuts[i:i + 2]
     try:
-        doc = _fast_doc(text)
+        root = _fast_doc(data[: cuts[0]].decode("utf-8"))
+        if "package" in root:
+            raise _Unexpected
+        # Every block is read before any is checked: text that is not in uv's layout
+        # anywhere goes to the TOML parser, whose error then wins, as for a whole read.
+        keys, read = [], []
+        for start, end in zip(cuts, cuts[1:]):
+            block = data[start:end]
+            keys.append((hash(block), len(block)))
+            read.append(like.get(keys[-1]) or _fast_block(block.decode("utf-8")))
     except _Unexpected:
         return None
-    return lock_from_toml(doc, path)
+    header = _lock_header(root, path)
+    packages = [
+        p if isinstance(p, LockedPackage) else locked_package(p, number, path)
+        for number, p in enumerate(read, 1)
+    ]
+    return lock_of(path, *header, packages, dict(zip(keys, packages)))
+
+
+def _fast_block(text: str) -> dict[str, Any]:
+    """The table of one `[[package]]` block; anything outside `package` is unexpected."""
+    doc = _fast_doc(text)
+    tables = doc.get("package")
+    if len(doc) != 1 or not isinstance(tables, list) or len(tables) != 1:
+        raise _Unexpected
+    table: dict[str, Any] = tables[0]
+    return table
 
 
 def _fast_doc(text: str) -> dict[str, Any]:

@@ -214,10 +214,10 @@ def blob_ids(root: str, commit: str, rels: list[str]) -> list[str] | None:
 
 
 def content_hash(path: str) -> str:
-    import hashlib
+    from envkey_hook.digest import sha256_hex
 
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        return sha256_hex(f.read())
 
 
 def write(

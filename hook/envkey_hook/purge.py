@@ -30,7 +30,6 @@ from envkey_hook.cache import (
     slots,
 )
 from envkey_hook.errors import InputError
-from envkey_hook.locks import CacheLocks
 from envkey_hook.remove import (
     AllowedSet,
     RefusedRemoval,
@@ -39,7 +38,10 @@ from envkey_hook.remove import (
     remove_tree,
     tree_size,
 )
-from envkey_hook.wheels import Payload, compiled_payload
+
+TYPE_CHECKING = False  # not typing's: planning a purge is on the changed-lock path
+if TYPE_CHECKING:
+    from envkey_hook.wheels import Payload
 
 # setuptools' build/ holds only these: lib.<plat>-<tag> (`lib` for pure Python),
 # temp.<plat>-<tag>, bdist.<plat>, scripts-<ver>. Anything else may be the user's
@@ -158,6 +160,8 @@ def _digest(slot: Slot) -> str:
 
 
 def _polluted_among(entry: Entry, candidates: list[Slot]) -> list[Removal | Notice]:
+    from envkey_hook.wheels import compiled_payload  # zipfile: only once there are slots
+
     found: list[Removal | Notice] = []
     groups: dict[Payload, list[Slot]] = {}
     for slot in candidates:
@@ -313,6 +317,8 @@ def execute(
     entries = {r.entry for r in removals if r.entry is not None}
     entries.update(p for r in removals for p in r.extra_locks)
     check_writable(removals)
+    from envkey_hook.locks import CacheLocks
+
     with CacheLocks(cache, entries, lock_timeout):
         for r in removals:
             try:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
-import shutil
 import stat
 import sys
 from collections.abc import Iterable
@@ -43,8 +41,14 @@ _DIR_FLAGS = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
-# Windows' rmtree is not fd-based but does not follow links or junctions either.
-_SAFE_RMTREE = shutil.rmtree.avoids_symlink_attacks or sys.platform == "win32"
+
+
+def _safe_rmtree() -> bool:
+    """Whether shutil.rmtree resists symlink attacks (imported late: planning needs none)."""
+    import shutil
+
+    # Windows' rmtree is not fd-based but does not follow links or junctions either.
+    return shutil.rmtree.avoids_symlink_attacks or sys.platform == "win32"
 
 
 class RefusedRemoval(Exception):
@@ -225,6 +229,8 @@ def tree_size(path: Path) -> int:
 def _rmtree_at(dir_fd: int, name: str) -> None:
     """Delete a renamed tree; what cannot be deleted is retried by the next run."""
     if sys.version_info >= (3, 11):
+        import shutil
+
         shutil.rmtree(name, dir_fd=dir_fd, ignore_errors=True)
     else:  # pragma: no cover - rmtree gained dir_fd in 3.11
         _rmtree_fd(dir_fd, name)
@@ -261,7 +267,7 @@ def _rmtree_fd(dir_fd: int, name: str) -> None:
 
 def remove_tree(path: Path, allowed: AllowedSet) -> int:
     """Remove an allowed directory tree; bytes freed. RefusedRemoval when not allowed."""
-    if not _SAFE_RMTREE:
+    if not _safe_rmtree():
         raise RefusedRemoval(path, "shutil.rmtree is not safe against symlink attacks here")
     root, rel, shape = allowed.classify(path)
     if not FD_WALK:  # pragma: no cover - Windows: lstat checks, then plain paths
@@ -295,7 +301,7 @@ def _remove_at(parent_fd: int, name: str, path: Path) -> int:
         raise RefusedRemoval(path, "is not a real directory") from None
     try:
         verified = os.fstat(fd)
-        trash = TRASH_PREFIX + secrets.token_hex(8)
+        trash = TRASH_PREFIX + os.urandom(8).hex()
         os.rename(name, trash, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
         moved = os.stat(trash, dir_fd=parent_fd, follow_symlinks=False)
         if (moved.st_dev, moved.st_ino) != (verified.st_dev, verified.st_ino):
@@ -314,9 +320,11 @@ def _remove_by_path(root: Path, rel: tuple[str, ...], path: Path) -> int:  # pra
         mode = os.lstat(root.joinpath(*rel[:i])).st_mode
         if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
             raise RefusedRemoval(path, _symlink_reason(root, rel))
-    trash = path.parent / (TRASH_PREFIX + secrets.token_hex(8))
+    trash = path.parent / (TRASH_PREFIX + os.urandom(8).hex())
     os.rename(path, trash)
     size = tree_size(trash)
+    import shutil
+
     shutil.rmtree(trash, ignore_errors=True)
     return size
 

@@ -15,10 +15,10 @@ from envkey_hook.envkey import (
     all_as_changed,
     compute_envkeys,
     diff_envkeys,
-    marker_environment,
 )
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, parse_lock
+from envkey_hook.markers import environment as marker_environment
 from envkey_hook.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -104,14 +104,20 @@ def _join(rel: str, name: str) -> str:
     return f"{rel}/{name}" if rel else name
 
 
-def read_state(root: Path, rel: str, read: gitstate.Reader, label: str) -> ProjectState | None:
-    """Lock and settings of the project in one state; None when it has no uv.lock."""
+def read_state(
+    root: Path, rel: str, read: gitstate.Reader, label: str, like: ProjectState | None = None
+) -> ProjectState | None:
+    """Lock and settings of the project in one state; None when it has no uv.lock.
+
+    `like`: the other state of a comparison, whose identical lock blocks are not reread.
+    """
     lock_rel = _join(rel, "uv.lock")
     data = read(lock_rel)
     if data is None:
         return None
     where = lock_rel if label == gitstate.WORKTREE else f"{label}:{lock_rel}"
-    lock = parse_lock(data, where)
+    lock = parse_lock(data, where, like.lock if like is not None else None)
+    del data  # a large lock's bytes are the biggest thing in memory: gone before the next
     settings = load_settings(root, rel, read, os.environ)
     return ProjectState(lock, settings, _read_config(read, _join(rel, "pyproject.toml")))
 
@@ -226,7 +232,7 @@ def _read_states(
     if new is None:
         raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
     old_read = gitstate.ref_reader(repo, opts.from_ref)
-    old = read_state(root, rel, old_read, opts.from_ref) if old_read else None
+    old = read_state(root, rel, old_read, opts.from_ref, like=new) if old_read else None
     return new, old
 
 

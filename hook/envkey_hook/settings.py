@@ -27,11 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Optional, Union
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from envkey_hook import tomlcompat
 from envkey_hook.errors import InputError
+from envkey_hook.names import canonical_name, is_bare_name
 
 ConfigValue = Union[str, list[str]]
 # Reads a file of the project at the state being examined (a git ref or the
@@ -70,15 +68,13 @@ class Settings:
 
         The package's values come first; a key in both becomes a list of both.
         """
-        own = self.config_settings_package.get(canonicalize_name(package))
+        own = self.config_settings_package.get(canonical_name(package))
         if own is None:
             return dict(self.config_settings)
         return _merge_config(own, self.config_settings)
 
     def builds_without_isolation(self, package: str) -> bool:
-        return (
-            self.no_build_isolation or canonicalize_name(package) in self.no_build_isolation_package
-        )
+        return self.no_build_isolation or canonical_name(package) in self.no_build_isolation_package
 
 
 def project_config_candidates(project_relpath: str) -> list[str]:
@@ -303,23 +299,21 @@ class _Check:
         for raw, deps in self.packages(table, key, unique=True).items():
             where = f"{key}.{raw}"
             items = self.expect(deps, list, where)
-            name = canonicalize_name(raw)
+            name = canonical_name(raw)
             out.extra_build_dependencies[name] = [
                 self.dep(item, f"{where}[{i}]") for i, item in enumerate(items)
             ]
         key = "extra-build-variables"
         for raw, variables in self.packages(table, key).items():
             where = f"{key}.{raw}"
-            out.extra_build_variables[canonicalize_name(raw)] = {
+            out.extra_build_variables[canonical_name(raw)] = {
                 var: self.expect(value, str, f"{where}.{var}")
                 for var, value in self.expect(variables, dict, where).items()
             }
         out.config_settings = self.config(table.get("config-settings", {}), "config-settings")
         key = "config-settings-package"
         for raw, config in self.packages(table, key).items():
-            out.config_settings_package[canonicalize_name(raw)] = self.config(
-                config, f"{key}.{raw}"
-            )
+            out.config_settings_package[canonical_name(raw)] = self.config(config, f"{key}.{raw}")
         if "cache-dir" in table:
             out.cache_dir = self.expect(table["cache-dir"], str, "cache-dir")
         return out
@@ -336,7 +330,7 @@ class _Check:
     def name(self, raw: Any, key: str) -> str:
         if not _NAME.match(self.expect(raw, str, key)):
             raise self.fail(key, f"invalid package name {raw!r}")
-        return canonicalize_name(raw)
+        return canonical_name(raw)
 
     def packages(
         self, table: Mapping[str, Any], key: str, *, unique: bool = False
@@ -370,6 +364,10 @@ class _Check:
             match_runtime = self.expect(item["match-runtime"], bool, f"{key}.match-runtime")
         else:
             raise self.fail(key, f"expected a PEP 508 string or a table, got {_type_name(item)}")
+        if is_bare_name(text):  # the usual `torch`: no need to import packaging
+            return ExtraBuildDep(text, canonical_name(text), match_runtime)
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
@@ -378,7 +376,7 @@ class _Check:
         if match_runtime and (req.specifier or req.url):
             # uv's ExtraBuildRequiresError::VersionSpecifiersNotAllowed (also for URLs)
             raise self.fail(key, f"match-runtime = true forbids a version or URL in {text!r}")
-        return ExtraBuildDep(text.strip(), canonicalize_name(req.name), match_runtime)
+        return ExtraBuildDep(text.strip(), canonical_name(req.name), match_runtime)
 
     def config(self, value: Any, key: str) -> dict[str, ConfigValue]:
         out: dict[str, ConfigValue] = {}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from envkey_hook import __version__
 from envkey_hook.atomic import write_atomic
+from envkey_hook.digest import sha256_hex
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
 
 if TYPE_CHECKING:  # imported late: `run`'s no-op path reads nothing else of ours
@@ -72,7 +72,7 @@ def state_path(root: Path, project: Path) -> Path | None:
     gd = git_dir(root)
     if gd is None:
         return None
-    digest = hashlib.sha256(project_id(project).encode()).hexdigest()[:16]
+    digest = sha256_hex(project_id(project).encode())[:16]
     return gd / DIR_NAME / f"state-{digest}.json"
 
 

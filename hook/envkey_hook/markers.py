@@ -1,0 +1,185 @@
+"""PEP 508 markers: the environment uv builds for, and `resolution-markers` evaluated in it.
+
+uv writes its fork markers in one normalized shape (`python_full_version >= '3.12' and
+sys_platform == 'linux'`). Those are evaluated here without packaging, whose import alone
+costs a third of issue 5's memory budget for a changed lock; any other marker, or a
+version that is not plain `N(.N)*`, is handed to packaging, so the answer is always its.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+TYPE_CHECKING = False  # not typing's: this module is on the changed-lock path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_VERSION_VARS = frozenset(("python_version", "python_full_version", "implementation_version"))
+_STRING_VARS = frozenset(
+    (
+        "os_name",
+        "sys_platform",
+        "platform_system",
+        "platform_machine",
+        "platform_python_implementation",
+        "implementation_name",
+    )
+)
+_TOKEN = re.compile(
+    r"\s*(?:(?P<paren>[()])|(?P<bool>and|or)(?![\w.-])|(?P<var>[a-z_]+)\s*"
+    r"(?P<op>==|!=|<=|>=|<|>)\s*'(?P<value>[^'\\]*)')"
+)
+_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_WILDCARD = re.compile(r"[0-9]+(?:\.[0-9]+)*\.\*")
+
+
+class _Unsupported(Exception):
+    """Outside the shapes evaluated here: packaging decides."""
+
+
+def evaluate(marker: str, env: Mapping[str, str]) -> bool:
+    """Whether `marker` holds in `env`, exactly as `packaging.markers.Marker` says.
+
+    Raises packaging's InvalidMarker or UndefinedEnvironmentName when it would.
+    """
+    try:
+        return _Parser(marker, env).parse()
+    except _Unsupported:
+        from packaging.markers import Marker
+
+        return Marker(marker).evaluate(dict(env))
+
+
+class _Parser:
+    """Recursive descent over `or` / `and` / parentheses / `var op 'value'`."""
+
+    def __init__(self, text: str, env: Mapping[str, str]) -> None:
+        self.tokens: list[re.Match[str]] = []
+        self.env = env
+        pos, end = 0, len(text.rstrip())
+        while pos < end:
+            m = _TOKEN.match(text, pos)
+            if m is None:
+                raise _Unsupported
+            self.tokens.append(m)
+            pos = m.end()
+        self.at = 0
+
+    def parse(self) -> bool:
+        if not self.tokens:
+            raise _Unsupported
+        result = self._or()
+        if self.at != len(self.tokens):
+            raise _Unsupported
+        return result
+
+    def _peek(self, group: str, text: str | None = None) -> bool:
+        if self.at >= len(self.tokens):
+            return False
+        value = self.tokens[self.at].group(group)
+        return value is not None and (text is None or value == text)
+
+    def _or(self) -> bool:
+        result = self._and()
+        while self._peek("bool", "or"):
+            self.at += 1
+            right = self._and()  # no short cut: every part must parse
+            result = result or right
+        return result
+
+    def _and(self) -> bool:
+        result = self._atom()
+        while self._peek("bool", "and"):
+            self.at += 1
+            right = self._atom()
+            result = result and right
+        return result
+
+    def _atom(self) -> bool:
+        if self._peek("paren", "("):
+            self.at += 1
+            result = self._or()
+            if not self._peek("paren", ")"):
+                raise _Unsupported
+            self.at += 1
+            return result
+        if not self._peek("var"):
+            raise _Unsupported
+        m = self.tokens[self.at]
+        self.at += 1
+        return _compare(m.group("var"), m.group("op"), m.group("value"), self.env)
+
+
+def _compare(var: str, op: str, value: str, env: Mapping[str, str]) -> bool:
+    if var in _STRING_VARS and op in ("==", "!="):
+        if var not in env or not value[:1].isalpha() or value[:1] in "vV":
+            raise _Unsupported  # packaging would try it as a version, or reports the name
+        return (env[var] == value) == (op == "==")
+    if var not in _VERSION_VARS or var not in env:
+        raise _Unsupported
+    have = env[var]
+    if not _RELEASE.fullmatch(have):
+        raise _Unsupported  # a pre-release or local version: PEP 440's finer rules
+    mine = [int(p) for p in have.split(".")]
+    if _WILDCARD.fullmatch(value) and op in ("==", "!="):
+        prefix = [int(p) for p in value[:-2].split(".")]
+        padded = mine + [0] * (len(prefix) - len(mine))
+        return (padded[: len(prefix)] == prefix) == (op == "==")
+    if not _RELEASE.fullmatch(value):
+        raise _Unsupported
+    other = [int(p) for p in value.split(".")]
+    width = max(len(mine), len(other))
+    a, b = mine + [0] * (width - len(mine)), other + [0] * (width - len(other))
+    return {
+        "==": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[op]
+
+
+def environment(venv: str | None = None) -> dict[str, str]:
+    """PEP 508 marker values for the interpreter uv will build for.
+
+    The values packaging's `default_environment` gives for this interpreter, except that
+    the hook often runs in pre-commit's own virtualenv: when the project's environment
+    exists, its `pyvenv.cfg` decides the Python version.
+    """
+    import platform
+
+    impl = sys.implementation
+    iver = f"{impl.version.major}.{impl.version.minor}.{impl.version.micro}"
+    if impl.version.releaselevel != "final":
+        iver += impl.version.releaselevel[0] + str(impl.version.serial)
+    env = {
+        "implementation_name": impl.name,
+        "implementation_version": iver,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+    if venv:
+        try:
+            with open(f"{venv}/pyvenv.cfg", encoding="utf-8") as f:
+                cfg = dict(
+                    (k.strip(), v.strip()) for k, _, v in (ln.partition("=") for ln in f) if v
+                )
+        except OSError:
+            return env
+        full = cfg.get("version_info") or cfg.get("version")
+        if full:
+            parts = full.split(".")
+            env["python_full_version"] = ".".join(parts[:3])
+            env["python_version"] = ".".join(parts[:2])
+            env["implementation_version"] = env["python_full_version"]
+    return env
