@@ -99,7 +99,7 @@ def test_wheels_are_opened_only_where_two_slots_share_a_revision(
         opened.append(wheel)
         return real(wheel)
 
-    monkeypatch.setattr("envkey_hook.purge.compiled_payload", counting)
+    monkeypatch.setattr("envkey_hook.wheels.compiled_payload", counting)
     start = time.monotonic()
     scan = cachescan.scan_cache(cache)
     assert time.monotonic() - start < 5

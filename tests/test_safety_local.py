@@ -263,8 +263,9 @@ def test_vanishing_while_planning_is_not_a_warning(
     """Another run (or `uv cache clean`) removing things mid-plan: no spurious notice."""
     tree = polluted_entry(tmp_path, "index")
     import envkey_hook.purge as purge
+    import envkey_hook.wheels as wheels
 
-    real_payload, real_is_build = purge.compiled_payload, purge.is_setuptools_build_dir
+    real_payload, real_is_build = wheels.compiled_payload, purge.is_setuptools_build_dir
 
     def payload(wheel: Path) -> object:
         if wheel.parent == tree["new"]:
@@ -275,7 +276,7 @@ def test_vanishing_while_planning_is_not_a_warning(
         shutil.rmtree(path)
         return real_is_build(path)
 
-    monkeypatch.setattr(purge, "compiled_payload", payload)
+    monkeypatch.setattr(wheels, "compiled_payload", payload)
     monkeypatch.setattr(purge, "is_setuptools_build_dir", is_build)
     removals, notices = plan(tmp_path, [Target("extpkg")], tmp_path)
     assert (removals, notices) == ([], [])
