@@ -12,8 +12,8 @@ import os
 import re
 import stat
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SDIST_BUCKET = re.compile(r"sdists-v\d+")
 GIT_BUCKET = re.compile(r"git-v\d+")
@@ -35,8 +35,7 @@ _MIN_SHORT_SHA = 7  # uv names git checkouts by 7 hex digits, git entries by 16
 _PEEK_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One source distribution in the cache; uv locks it through `<path>/.lock`."""
 
     bucket: Path
@@ -45,8 +44,7 @@ class Entry:
     package: str
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """One built wheel of a revision: `<rev>/<16-hex digest>/`, or the revision itself."""
 
     path: Path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -114,7 +114,7 @@ def scan_cache(cache: Path, progress: Progress | None = None, now: float | None 
         if not _may_be_polluted(entry):
             continue
         if not entry.package:
-            entry = replace(entry, package=entry_package(entry.kind, entry.path) or "?")
+            entry = entry._replace(package=entry_package(entry.kind, entry.path) or "?")
         removals, notices = find_polluted([entry])
         result.notices += notices
         for r in removals:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from envkey_hook.errors import InputError
 
@@ -23,8 +22,7 @@ DEFAULT_WATCH = (
 PURGE_POLICIES = ("build-dirs", "entries")
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Defaults are what a user gets with no `[tool.envkey-hook]` table."""
 
     watch: tuple[str, ...] = DEFAULT_WATCH

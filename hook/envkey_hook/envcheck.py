@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from envkey_hook.cache import normalize
@@ -110,5 +110,5 @@ def local_builds(cur: Current) -> tuple[list[Removal], list[Notice]]:
                 continue
             r = build_removal(cur.root / rel / "build", "local-build", target.name, None)
             if r is not None:
-                found.append(replace(r, detail=f"in-place build directory of {d}"))
+                found.append(r._replace(detail=f"in-place build directory of {d}"))
     return found, notices

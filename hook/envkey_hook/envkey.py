@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, LockedPackage
@@ -18,8 +18,7 @@ from envkey_hook.settings import Settings
 _BUILT_KINDS = ("git", "directory", "editable", "path", "url")
 
 
-@dataclass(frozen=True)
-class EnvKey:
+class EnvKey(NamedTuple):
     """The build inputs of one package, as (label, value) pairs sorted by label.
 
     `unkeyed` names the inputs uv does not put in its slot key (a watched runtime
@@ -35,8 +34,7 @@ class EnvKey:
         return dict(self.inputs)
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One build input of one package that differs between two states."""
 
     package: str

@@ -13,9 +13,8 @@ just before (`like`) is not read again: the same bytes give the same package.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from envkey_hook.errors import InputError
 from envkey_hook.names import canonical_name
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
 SUPPORTED_LOCK_VERSION = 1
 
 
-@dataclass(frozen=True)
-class LockedPackage:
+class LockedPackage(NamedTuple):
     """One `[[package]]` table, reduced to what decides a build."""
 
     name: str  # PEP 503 normalized
@@ -51,18 +49,40 @@ class LockedPackage:
         return dict(self.source).get(self.source_kind, "")
 
 
-@dataclass(frozen=True)
 class Lock:
-    path: str
-    version: int
-    revision: int | None
-    requires_python: str | None
-    packages: tuple[LockedPackage, ...] = field(default_factory=tuple)
-    # The package of each `[[package]]` block the fast reader read, by (hash, length)
-    # of its bytes; Python's str/bytes hash is keyed per process, so it cannot be aimed.
-    blocks: Mapping[tuple[int, int], LockedPackage] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    """A parsed uv.lock; two are equal when all but `blocks` (how it was read) are."""
+
+    def __init__(
+        self,
+        path: str,
+        version: int,
+        revision: int | None,
+        requires_python: str | None,
+        packages: tuple[LockedPackage, ...] = (),
+        blocks: Mapping[tuple[int, int], LockedPackage] | None = None,
+    ) -> None:
+        self.path = path
+        self.version = version
+        self.revision = revision
+        self.requires_python = requires_python
+        self.packages = packages
+        # The package of each `[[package]]` block the fast reader read, by (hash, length)
+        # of its bytes; Python's bytes hash is keyed per process, so it cannot be aimed.
+        self.blocks: Mapping[tuple[int, int], LockedPackage] = blocks or {}
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.path, self.version, self.revision, self.requires_python, self.packages)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lock) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Lock({!r}, {!r}, {!r}, {!r}, <{} packages>)".format(
+            *self._key()[:4], len(self.packages)
+        )
 
     def by_name(self, name: str) -> list[LockedPackage]:
         """All entries (forks) for a normalized name."""
@@ -181,7 +201,7 @@ def lock_of(
             where = f"{pkg.source_kind} {pkg.source_value}".strip()
             raise InputError(path, f"duplicate package {_show(label)} ({_show(where)})")
         seen.add(key)
-    return Lock(path, version, revision, requires_python, tuple(packages), blocks or {})
+    return Lock(path, version, revision, requires_python, tuple(packages), blocks)
 
 
 def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPackage:

@@ -14,8 +14,8 @@ import re
 import stat
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from envkey_hook.cache import (
     GIT_BUCKET,
@@ -50,8 +50,7 @@ _SETUPTOOLS_OUTPUT = re.compile(r"(lib|temp|bdist)(\..+)?")
 _SETUPTOOLS_ANY = re.compile(r"(lib|temp|bdist)(\..+)?|scripts-.+")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A package whose build environment changed, and where its sources can be."""
 
     name: str
@@ -65,8 +64,7 @@ class Target:
     hash_kinds: frozenset[str] | None = None
 
 
-@dataclass(frozen=True)
-class Removal:
+class Removal(NamedTuple):
     path: Path
     kind: str  # "build-dir" | "polluted-slot" | "checkout-build" | "local-build" | "entry"
     package: str
@@ -78,8 +76,7 @@ class Removal:
     extra_locks: tuple[Path, ...] = ()
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     """Something that looks stale but was left alone."""
 
     package: str
@@ -87,11 +84,13 @@ class Notice:
     message: str
 
 
-@dataclass
 class Result:
-    removed: list[Removal] = field(default_factory=list)
-    freed: int = 0
-    refused: list[tuple[Removal, str]] = field(default_factory=list)
+    """What `execute` removed, freed and was refused."""
+
+    def __init__(self) -> None:
+        self.removed: list[Removal] = []
+        self.freed = 0
+        self.refused: list[tuple[Removal, str]] = []
 
 
 def is_setuptools_build_dir(path: Path) -> bool:
@@ -219,7 +218,7 @@ def _local_build(
     detail = f"in-place build directory of {d}"
     found = [_build_dir(here / "build", "local-build", package, None, detail)]
     found += _leftovers(here, "local-build", package, None)
-    return [replace(f, extra_locks=locks) if isinstance(f, Removal) else f for f in found]
+    return [f._replace(extra_locks=locks) if isinstance(f, Removal) else f for f in found]
 
 
 def _leftovers(directory: Path, kind: str, package: str, entry: Path | None) -> list[Removal]:
@@ -331,7 +330,7 @@ def execute(
             except OSError as exc:
                 result.refused.append((r, exc.strerror or str(exc)))
                 continue
-            result.removed.append(replace(r, size=freed))
+            result.removed.append(r._replace(size=freed))
             result.freed += freed
         cleanup_leftovers({r.path.parent for r in removals}, allowed)
     return result

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from envkey_hook import gitstate
 from envkey_hook.config import Config, parse_config
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
 _NEEDS_REINSTALL = ("polluted-slot", "entry")
 
 
-@dataclass
-class Options:
+class Options(NamedTuple):
     project: Path
     from_ref: str = "HEAD"
     to_ref: str = gitstate.WORKTREE
@@ -42,22 +40,22 @@ class Options:
     save_state: bool = True  # False: the caller records it later (sync, once uv succeeded)
 
 
-@dataclass
 class Outcome:
     """What one run found and did, for one project; rendered by `report`."""
 
-    project: str
-    baseline: str
-    target: str
-    changes: list[Change] = field(default_factory=list)
-    removals: list[Removal] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-    message: str | None = None  # why nothing was compared, if so
-    busy: str | None = None  # a uv lock that was not free: nothing was deleted
-    dry_run: bool = False
-    strict: bool = False  # `[tool.envkey-hook] strict`: hooks exit non-zero on problems
-    # The target's envkeys, for `sync` to record once `uv sync` succeeded.
-    envkeys: dict[str, EnvKey] = field(default_factory=dict, repr=False, compare=False)
+    def __init__(self, project: str, baseline: str, target: str, dry_run: bool = False) -> None:
+        self.project = project
+        self.baseline = baseline
+        self.target = target
+        self.dry_run = dry_run
+        self.changes: list[Change] = []
+        self.removals: list[Removal] = []
+        self.notices: list[Notice] = []
+        self.message: str | None = None  # why nothing was compared, if so
+        self.busy: str | None = None  # a uv lock that was not free: nothing was deleted
+        self.strict = False  # `[tool.envkey-hook] strict`: hooks exit non-zero on problems
+        # The target's envkeys, for `sync` to record once `uv sync` succeeded.
+        self.envkeys: dict[str, EnvKey] = {}
 
     @property
     def reinstall(self) -> list[str]:
@@ -88,8 +86,7 @@ class Outcome:
         return 0
 
 
-@dataclass(frozen=True)
-class ProjectState:
+class ProjectState(NamedTuple):
     lock: Lock
     settings: Settings
     config: Config
@@ -276,7 +273,7 @@ def _purge(
     cache = resolve_cache_dir(opts.cache_dir, new.settings.cache_dir, os.environ, Path.cwd())
     targets = _targets(project, states, affected, _whole_entries(outcome.changes, new.config))
     if not new.config.clean_local_sources:
-        targets = [replace(t, local_dirs=frozenset()) for t in targets]
+        targets = [t._replace(local_dirs=frozenset()) for t in targets]
     removals, notices = purge.plan(cache, targets, root)
     outcome.removals, outcome.notices = list(removals), list(notices)
     if opts.dry_run or not removals:

@@ -23,9 +23,8 @@ import posixpath
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from envkey_hook import tomlcompat
 from envkey_hook.errors import InputError
@@ -43,25 +42,45 @@ _FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class ExtraBuildDep:
+class ExtraBuildDep(NamedTuple):
     requirement: str  # PEP 508 string as written (match-runtime ones carry no version/URL)
     name: str  # normalized name of the requirement
     match_runtime: bool = False
 
 
-@dataclass
-class Settings:
+class _Record:
+    """Equality and repr from the attributes (the settings types are built up in place)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+class Settings(_Record):
     """Everything in uv's configuration that feeds a source build."""
 
-    no_build_isolation: bool = False
-    no_build_isolation_package: list[str] = field(default_factory=list)  # normalized
-    extra_build_dependencies: dict[str, list[ExtraBuildDep]] = field(default_factory=dict)
-    extra_build_variables: dict[str, dict[str, str]] = field(default_factory=dict)
-    config_settings: dict[str, ConfigValue] = field(default_factory=dict)
-    config_settings_package: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
-    cache_dir: str | None = None  # as configured, made absolute against uv's working directory
-    files: list[str] = field(default_factory=list)  # the files that set settings, highest first
+    def __init__(
+        self,
+        no_build_isolation: bool = False,
+        no_build_isolation_package: list[str] | None = None,  # normalized
+        extra_build_dependencies: dict[str, list[ExtraBuildDep]] | None = None,
+        extra_build_variables: dict[str, dict[str, str]] | None = None,
+        config_settings: dict[str, ConfigValue] | None = None,
+        config_settings_package: dict[str, dict[str, ConfigValue]] | None = None,
+        cache_dir: str | None = None,  # as configured, absolute against uv's working dir
+        files: list[str] | None = None,  # the files that set settings, highest first
+    ) -> None:
+        self.no_build_isolation = no_build_isolation
+        self.no_build_isolation_package = no_build_isolation_package or []
+        self.extra_build_dependencies = extra_build_dependencies or {}
+        self.extra_build_variables = extra_build_variables or {}
+        self.config_settings = config_settings or {}
+        self.config_settings_package = config_settings_package or {}
+        self.cache_dir = cache_dir
+        self.files = files or []
 
     def effective_config_settings(self, package: str) -> dict[str, ConfigValue]:
         """`config-settings-package.<package>` merged with `config-settings`, as uv does.
@@ -175,18 +194,18 @@ def load_settings(
     return settings
 
 
-@dataclass
-class _Layer:
+class _Layer(_Record):
     """The build settings of one file, validated and normalized, not yet merged."""
 
-    path: str
-    no_build_isolation: bool | None = None
-    no_build_isolation_package: list[str] = field(default_factory=list)
-    extra_build_dependencies: dict[str, list[ExtraBuildDep]] = field(default_factory=dict)
-    extra_build_variables: dict[str, dict[str, str]] = field(default_factory=dict)
-    config_settings: dict[str, ConfigValue] = field(default_factory=dict)
-    config_settings_package: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
-    cache_dir: str | None = None
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.no_build_isolation: bool | None = None
+        self.no_build_isolation_package: list[str] = []
+        self.extra_build_dependencies: dict[str, list[ExtraBuildDep]] = {}
+        self.extra_build_variables: dict[str, dict[str, str]] = {}
+        self.config_settings: dict[str, ConfigValue] = {}
+        self.config_settings_package: dict[str, dict[str, ConfigValue]] = {}
+        self.cache_dir: str | None = None
 
 
 def _merge(layers: list[_Layer], base: Path) -> Settings:
