@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from envkey_hook.config import parse_config
 from envkey_hook.envkey import compute_envkeys
 from envkey_hook.errors import InputError
-from envkey_hook.lockfile import Lock, parse_lock, parse_lock_toml
+from envkey_hook.lockfile import Lock, parse_lock, parse_lock_toml, read_lock_chunks
 from envkey_hook.settings import Settings, load_settings
 
 pytestmark = pytest.mark.fuzz
@@ -99,11 +99,23 @@ def read_lock(data: bytes, path: str = "uv.lock") -> Lock | None:
         slow: Lock | InputError = parse_lock_toml(data, path)
     except InputError as exc:
         slow = exc
+    chunked = _read_in_chunks(data, path)
     if isinstance(fast, InputError):
         assert isinstance(slow, InputError) and str(slow) == str(fast)
+        assert isinstance(chunked, InputError) and str(chunked) == str(fast)
         return None
-    assert fast == slow
+    assert fast == slow == chunked
     return fast
+
+
+def _read_in_chunks(data: bytes, path: str) -> Lock | InputError:
+    """As the hook reads a lock from git or the work tree: in pieces, here of odd sizes."""
+    size = 1 + len(data) % 97  # pieces split lines, `[[package]]` and UTF-8 sequences
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    try:
+        return read_lock_chunks(chunks, path, None, lambda: data)
+    except InputError as exc:
+        return exc
 
 
 def read_settings(data: bytes, name: str) -> Settings | None:

@@ -21,7 +21,14 @@ from packaging.utils import canonicalize_name
 
 from envkey_hook import lockfile
 from envkey_hook.errors import InputError
-from envkey_hook.lockfile import Lock, LockedPackage, parse_lock, parse_lock_toml, read_lock
+from envkey_hook.lockfile import (
+    Lock,
+    LockedPackage,
+    parse_lock,
+    parse_lock_toml,
+    read_lock,
+    read_lock_chunks,
+)
 
 P = "proj/uv.lock"
 DATA = Path(__file__).parent / "data" / "locks"
@@ -44,7 +51,13 @@ def outcome(read: Callable[[bytes, str], Lock], data: bytes) -> Outcome:
 
 def fast(text: str) -> Lock | None:
     """The fast reader alone: None when it hands over to the TOML parser."""
-    return lockfile._fast_lock(text.encode(), P, {})
+    return fast_bytes(text.encode(), P)
+
+
+def fast_bytes(data: bytes, path: str) -> Lock | None:
+    scan = lockfile._Scan(path, {})
+    scan.piece(data, 0, len(data))
+    return scan.finish()
 
 
 def assert_agree(text: str, *, fast_path: bool | None = None) -> Outcome:
@@ -185,7 +198,7 @@ def test_local_sources() -> None:
     path = DATA / "local-sources.lock"
     lock = read_lock(path)
     assert lock.path == str(path)
-    assert lockfile._fast_lock(path.read_bytes(), str(path), {}) == lock
+    assert fast_bytes(path.read_bytes(), str(path)) == lock
     assert parse_lock_toml(path.read_bytes(), str(path)) == lock
     dyn, old, new, git, root, sdist = lock.packages
     assert (dyn.name, dyn.version, dyn.source) == ("dyn-pkg-x", None, (("directory", "dyn"),))
@@ -558,3 +571,28 @@ def test_damaged_locks_get_the_same_answer(text: str, edits: list[tuple[str, flo
 def test_names_normalized_like_packaging(name: str) -> None:
     lock = parse_lock(lock_text(TORCH.replace('"torch"', toml_str(name, False))).encode(), P)
     assert lock.packages[0].name == canonicalize_name(name)
+
+
+@pytest.mark.parametrize("size", [1, 13, 4096, 1 << 18])
+@pytest.mark.parametrize("state", ["before", "after"])
+def test_a_lock_read_in_chunks_reads_as_a_whole(state: str, size: int) -> None:
+    """The hook streams locks from git and the work tree: any chunking, the same Lock."""
+    data = big_torch(state)
+    if size == 1:
+        data = data[:20_000]  # bytes one at a time: the first packages are enough
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    whole = outcome(parse_lock, data)
+    assert outcome(lambda d, p: read_lock_chunks(chunks, p, None, lambda: d), data) == whole
+
+
+def test_a_chunked_lock_not_in_uvs_layout_is_reread_for_the_toml_parser() -> None:
+    data = lock_text(TORCH).replace("version = 1\n", "version = 1 # c\n", 1).encode()
+    data = data.replace(b"revision = 5\n", b"revision = 0x5\n")  # valid TOML, not uv's
+    reread: list[int] = []
+
+    def again() -> bytes:
+        reread.append(1)
+        return data
+
+    got = read_lock_chunks([data[:10], data[10:]], P, None, again)
+    assert got == parse_lock_toml(data, P) and reread == [1]

@@ -51,7 +51,7 @@ def load(
     root = gitstate.find_repo_root(project) or project
     rel = project.relative_to(root).as_posix()
     rel = "" if rel == "." else rel
-    state = read_state(root, rel, gitstate.worktree_reader(root), gitstate.WORKTREE)
+    state = read_state(root, rel, gitstate.worktree_source(root), gitstate.WORKTREE)
     if state is None:
         raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
     markers = marker_environment(str(project_environment(project, env)))

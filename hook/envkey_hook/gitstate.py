@@ -15,15 +15,24 @@ from envkey_hook.errors import InputError
 
 TYPE_CHECKING = False  # not typing's: this module is on the changed-lock path
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from types import TracebackType
     from typing import Optional
 
     Reader = Callable[[str], Optional[bytes]]
+    ChunkReader = Callable[[str], Optional[Iterator[bytes]]]
 
 WORKTREE = "worktree"
 INDEX = "index"
 _NOT_A_REPO = "not a git repository (pass --project inside a git checkout)"
+_CHUNK = 1 << 18  # a large lock is read in pieces of this size, never whole
+
+
+class Source:
+    """The files of one state: `read` whole (small files), `chunks` in pieces (the lock)."""
+
+    def __init__(self, read: Reader, chunks: ChunkReader) -> None:
+        self.read, self.chunks = read, chunks
 
 
 class Repo:
@@ -35,6 +44,7 @@ class Repo:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._batch: subprocess.Popen[bytes] | None = None
+        self._unread = 0  # content bytes of the last object not read yet
 
     def __enter__(self) -> Repo:
         return self
@@ -49,6 +59,7 @@ class Repo:
 
     def close(self) -> None:
         batch, self._batch = self._batch, None
+        self._unread = 0
         if batch is not None:
             assert batch.stdin is not None and batch.stdout is not None
             batch.stdin.close()
@@ -64,8 +75,25 @@ class Repo:
 
     def object(self, spec: str) -> tuple[str, str, bytes] | None:
         """(object id, type, content) of `spec` (`<rev>`, `<rev>:<path>`, `:<path>`)."""
+        found = self._open(spec)
+        if found is None:
+            return None
+        oid, kind, _ = found
+        return oid, kind, b"".join(self._content())
+
+    def blob_chunks(self, spec: str) -> Iterator[bytes] | None:
+        """The content of blob `spec` in pieces; None when there is none (or not a blob)."""
+        found = self._open(spec)
+        if found is None or found[1] != "blob":
+            return None  # a tree or a submodule at that path; its content is skipped
+        return self._content()
+
+    def _open(self, spec: str) -> tuple[str, str, int] | None:
+        """Ask for `spec`: (object id, type, size), its content then waiting to be read."""
         if "\n" in spec:
             return None  # cannot name an object; no such object either way
+        if self._unread:
+            self.close()  # content left unread: restart rather than read it through
         batch = self._batch or self._start()
         assert batch.stdin is not None and batch.stdout is not None
         try:
@@ -73,14 +101,28 @@ class Repo:
             batch.stdin.flush()
             header = batch.stdout.readline().split()
             if len(header) == 3:
-                content = batch.stdout.read(int(header[2]) + 1)[:-1]
-                return header[0].decode(), header[1].decode(), content
+                self._unread = int(header[2]) + 1  # and the newline after it
+                return header[0].decode(), header[1].decode(), self._unread - 1
         except (OSError, ValueError):
             header = []
         if len(header) == 2:  # `<spec> missing` or `<spec> ambiguous`
             return None
         self.close()
         raise InputError(self.root, _NOT_A_REPO)  # git exited: `.git` is not a repository
+
+    def _content(self) -> Iterator[bytes]:
+        """The content of the object just opened, in pieces."""
+        assert self._batch is not None and self._batch.stdout is not None
+        out = self._batch.stdout
+        while self._unread > 1:
+            chunk = out.read(min(self._unread - 1, _CHUNK))
+            if not chunk:
+                self.close()
+                raise InputError(self.root, "git stopped while sending an object")
+            self._unread -= len(chunk)
+            yield chunk
+        out.read(1)
+        self._unread = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
         try:
@@ -98,8 +140,8 @@ class Repo:
 
 def read_blob(repo: Repo, spec: str) -> bytes | None:
     """The content of blob `spec`; None when there is none (or it is a tree, a submodule)."""
-    found = repo.object(spec)
-    return found[2] if found is not None and found[1] == "blob" else None
+    chunks = repo.blob_chunks(spec)
+    return None if chunks is None else b"".join(chunks)
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -118,6 +160,33 @@ def open_repo(root: Path) -> Repo:
 def is_null_sha(ref: str) -> bool:
     """All zeros: what git passes for 'no previous state' (SHA-1 or SHA-256)."""
     return len(ref) in (40, 64) and set(ref) == {"0"}
+
+
+def worktree_source(root: Path) -> Source:
+    """The work tree's files."""
+
+    def chunks(relpath: str) -> Iterator[bytes] | None:
+        path = root / relpath
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed by the generator below
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise InputError(path, "is a directory, expected a file") from None
+        except OSError as exc:
+            raise InputError(path, f"cannot read: {exc.strerror}") from None
+
+        def pieces() -> Iterator[bytes]:
+            with f:
+                try:
+                    while chunk := f.read(_CHUNK):
+                        yield chunk
+                except OSError as exc:
+                    raise InputError(path, f"cannot read: {exc.strerror}") from None
+
+        return pieces()
+
+    return Source(worktree_reader(root), chunks)
 
 
 def worktree_reader(root: Path) -> Reader:
@@ -146,24 +215,27 @@ def resolve(repo: Repo, ref: str) -> str | None:
     raise InputError(ref, f"unknown revision{hint}")
 
 
-def ref_reader(repo: Repo, ref: str) -> Reader | None:
+def ref_source(repo: Repo, ref: str) -> Source | None:
     """Files at `ref`, or None when there is no such state (unborn HEAD, null sha)."""
     if ref == WORKTREE:
-        return worktree_reader(repo.root)
+        return worktree_source(repo.root)
     if ref == INDEX:
-        return _blob_reader(repo, "")
+        return _blob_source(repo, "")
     if is_null_sha(ref):
         return None
     sha = resolve(repo, ref)
     if sha is None:
         return None
-    return _blob_reader(repo, sha)
+    return _blob_source(repo, sha)
 
 
-def _blob_reader(repo: Repo, rev: str) -> Reader:
+def _blob_source(repo: Repo, rev: str) -> Source:
     """Blobs at commit `rev`; an empty `rev` reads the index (staged content)."""
 
     def read(relpath: str) -> bytes | None:
         return read_blob(repo, f"{rev}:{relpath}")
 
-    return read
+    def chunks(relpath: str) -> Iterator[bytes] | None:
+        return repo.blob_chunks(f"{rev}:{relpath}")
+
+    return Source(read, chunks)

@@ -20,7 +20,7 @@ from envkey_hook.errors import InputError
 from envkey_hook.names import canonical_name
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
 SUPPORTED_LOCK_VERSION = 1
@@ -103,14 +103,36 @@ def parse_lock(data: bytes, path: str, like: Lock | None = None) -> Lock:
 
     `like`: a lock read before (the other side of a comparison), whose blocks are reused.
     """
-    _check_bytes(data, path)
-    lock = _fast_lock(data, path, like.blocks if like is not None else {})
-    return lock if lock is not None else _toml_lock(data, path)
+    return read_lock_chunks((data,), path, like, lambda: data)
+
+
+def read_lock_chunks(
+    chunks: Iterable[bytes], path: str, like: Lock | None, reread: Callable[[], bytes]
+) -> Lock:
+    """`parse_lock` over a lock read a chunk at a time, so that it is never whole in memory.
+
+    `reread` gives the whole lock again, for the TOML parser when the fast reader hands
+    over (a lock not in uv's layout: rare).
+    """
+    scan = _Scan(path, like.blocks if like is not None else {})
+    pending = b""
+    for chunk in chunks:
+        pending += chunk  # `b"" + chunk` is `chunk` itself: one chunk is never copied
+        cut = pending.rfind(_BLOCK) + 1  # where the last complete block ends
+        if cut > 0:
+            scan.piece(pending, 0, cut)
+            pending = pending[cut:]
+    scan.piece(pending, 0, len(pending))
+    lock = scan.finish()
+    return lock if lock is not None else _toml_lock(reread(), path)
 
 
 def parse_lock_toml(data: bytes, path: str) -> Lock:
     """The reference reader: the same checks, then a full TOML parse (slow)."""
-    _check_bytes(data, path)
+    scan = _Scan(path, {})
+    scan.fast = False
+    scan.piece(data, 0, len(data))
+    scan.finish()
     return _toml_lock(data, path)
 
 
@@ -125,29 +147,102 @@ def _toml_lock(data: bytes, path: str) -> Lock:
 _MARKER = rb"(?:<{7}|={7}|>{7})(?![^ \r\n])"
 _MARKER_AT_START = re.compile(_MARKER)
 _MARKER_AFTER_NEWLINE = re.compile(rb"\n" + _MARKER)  # a literal first byte: fast search
+_NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what `bytes.isspace` calls space
+_NOT_ASCII = re.compile(rb"[\x80-\xff]")
+_BLOCK = b"\n[[package]]\n"
 
 
-def _check_bytes(data: bytes, path: str) -> None:
-    """A lock's bytes are UTF-8 text; conflict markers are checked first (they explain more).
+class _Scan:
+    """One pass over a lock, a piece at a time: the byte checks, and the fast reader.
 
-    The text is not kept: a decoded copy of a large lock would double its memory.
+    Each piece is whole lines: the prelude (before the first `[[package]]`) and whole
+    blocks. Of each problem only the first is kept and none is raised before the end,
+    so the lock gets the answer a check of the whole file would give: conflict markers
+    first (they explain the rest), then an empty file, NUL, invalid UTF-8.
     """
-    if _MARKER_AT_START.match(data):
-        raise InputError(path, "unresolved merge conflict markers (line 1)")
-    marker = _MARKER_AFTER_NEWLINE.search(data)
-    if marker:
-        line = data.count(b"\n", 0, marker.start()) + 2
-        raise InputError(path, f"unresolved merge conflict markers (line {line})")
-    if not data or data.isspace():
-        raise InputError(path, "empty file, not a uv lock")
-    if b"\x00" in data:
-        raise InputError(path, "binary data, not a TOML file")
-    if data.isascii():
-        return  # every lock uv writes for PyPI-style names: no copy needed to know
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text (byte {exc.start})") from None
+
+    def __init__(self, path: str, like: Mapping[tuple[int, int], LockedPackage]) -> None:
+        self.path, self.like = path, like
+        self.size = self.lines = 0  # bytes and newlines before the current piece
+        self.marker: int | None = None  # line of the first conflict marker
+        self.text = self.nul = False
+        self.bad_utf8: int | None = None  # offset of the first invalid byte
+        self.fast = True  # still in uv's layout
+        self.root: dict[str, Any] | None = None  # the prelude
+        self.read: list[LockedPackage | dict[str, Any]] = []  # per block: reused, or read
+        self.keys: list[tuple[int, int]] = []
+
+    def piece(self, buf: bytes, start: int, end: int) -> None:
+        """Take `buf[start:end]`, whole lines following the pieces taken so far."""
+        if self.marker is None:
+            if _MARKER_AT_START.match(buf, start, end):
+                self.marker = self.lines + 1
+            else:
+                m = _MARKER_AFTER_NEWLINE.search(buf, start, end)
+                if m is not None:
+                    self.marker = self.lines + buf.count(b"\n", start, m.start()) + 2
+        self.text = self.text or _NOT_SPACE.search(buf, start, end) is not None
+        self.nul = self.nul or buf.find(b"\x00", start, end) >= 0
+        if self.bad_utf8 is None and _NOT_ASCII.search(buf, start, end):
+            try:
+                buf[start:end].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.bad_utf8 = self.size + exc.start
+        if self.fast and not self._problem():
+            try:
+                self._read(buf, start, end)
+            except _Unexpected:
+                self.fast = False
+        self.size += end - start
+        self.lines += buf.count(b"\n", start, end)
+
+    def _problem(self) -> str | None:
+        """The first problem so far, in the order a check of the whole file reports it."""
+        if self.marker is not None:
+            return f"unresolved merge conflict markers (line {self.marker})"
+        if not self.text:
+            return "empty file, not a uv lock"
+        if self.nul:
+            return "binary data, not a TOML file"
+        if self.bad_utf8 is not None:
+            return f"not UTF-8 text (byte {self.bad_utf8})"
+        return None
+
+    def _read(self, buf: bytes, start: int, end: int) -> None:
+        """Read the prelude and blocks of a piece; a block seen in `like` is not reread.
+
+        Each block is a document of its own that may hold only its package and that
+        package's `[package.*]` tables. Blocks share no keys, so this accepts exactly
+        what reading the whole text at once would.
+        """
+        cuts = [start] if buf.startswith(_BLOCK[1:], start) else []
+        at = buf.find(_BLOCK, start, end)
+        while at >= 0:
+            cuts.append(at + 1)
+            at = buf.find(_BLOCK, at + 1, end)
+        if self.root is None:
+            self.root = _fast_doc(buf[start : cuts[0] if cuts else end].decode("utf-8"))
+            if "package" in self.root:
+                raise _Unexpected
+        for a, b in zip(cuts, [*cuts[1:], end]):
+            block = buf[a:b]
+            key = (hash(block), len(block))
+            self.keys.append(key)
+            self.read.append(self.like.get(key) or _fast_block(block.decode("utf-8")))
+
+    def finish(self) -> Lock | None:
+        """The Lock; None when the TOML parser must decide; InputError on a problem."""
+        problem = self._problem()
+        if problem is not None:
+            raise InputError(self.path, problem)
+        if not self.fast or self.root is None:
+            return None
+        header = _lock_header(self.root, self.path)
+        packages = [
+            p if isinstance(p, LockedPackage) else locked_package(p, number, self.path)
+            for number, p in enumerate(self.read, 1)
+        ]
+        return lock_of(self.path, *header, packages, dict(zip(self.keys, packages)))
 
 
 _LOCAL_KINDS = ("directory", "editable", "virtual")  # may have a dynamic version, so none
@@ -343,46 +438,6 @@ _LEAF = True  # the value of a key that is not read
 
 class _Unexpected(Exception):
     """Not uv's layout: the TOML parser decides."""
-
-
-_BLOCK = b"\n[[package]]\n"
-
-
-def _fast_lock(
-    data: bytes, path: str, like: Mapping[tuple[int, int], LockedPackage]
-) -> Lock | None:
-    """The Lock from the fast reader, or None when the text is not in uv's layout.
-
-    The text before the first `[[package]]` is read as a document; each block from one
-    `[[package]]` to the next as a document of its own that may hold only that package
-    and its `[package.*]` tables. The blocks share no keys, so this accepts exactly
-    what reading the whole text at once would.
-    """
-    cuts = [0] if data.startswith(_BLOCK[1:]) else []
-    at = data.find(_BLOCK)
-    while at >= 0:
-        cuts.append(at + 1)
-        at = data.find(_BLOCK, at + 1)
-    cuts.append(len(data))  # the prelude ends at cuts[0], block i spans cuts[i:i + 2]
-    try:
-        root = _fast_doc(data[: cuts[0]].decode("utf-8"))
-        if "package" in root:
-            raise _Unexpected
-        # Every block is read before any is checked: text that is not in uv's layout
-        # anywhere goes to the TOML parser, whose error then wins, as for a whole read.
-        keys, read = [], []
-        for start, end in zip(cuts, cuts[1:]):
-            block = data[start:end]
-            keys.append((hash(block), len(block)))
-            read.append(like.get(keys[-1]) or _fast_block(block.decode("utf-8")))
-    except _Unexpected:
-        return None
-    header = _lock_header(root, path)
-    packages = [
-        p if isinstance(p, LockedPackage) else locked_package(p, number, path)
-        for number, p in enumerate(read, 1)
-    ]
-    return lock_of(path, *header, packages, dict(zip(keys, packages)))
 
 
 def _fast_block(text: str) -> dict[str, Any]:

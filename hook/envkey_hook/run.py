@@ -16,7 +16,7 @@ from envkey_hook.envkey import (
     diff_envkeys,
 )
 from envkey_hook.errors import InputError
-from envkey_hook.lockfile import Lock, parse_lock
+from envkey_hook.lockfile import Lock, read_lock_chunks
 from envkey_hook.markers import environment as marker_environment
 from envkey_hook.settings import Settings, load_settings
 
@@ -102,21 +102,24 @@ def _join(rel: str, name: str) -> str:
 
 
 def read_state(
-    root: Path, rel: str, read: gitstate.Reader, label: str, like: ProjectState | None = None
+    root: Path, rel: str, files: gitstate.Source, label: str, like: ProjectState | None = None
 ) -> ProjectState | None:
     """Lock and settings of the project in one state; None when it has no uv.lock.
 
     `like`: the other state of a comparison, whose identical lock blocks are not reread.
+    The lock is read in pieces: a large one would otherwise be the most memory the run
+    takes.
     """
     lock_rel = _join(rel, "uv.lock")
-    data = read(lock_rel)
-    if data is None:
+    chunks = files.chunks(lock_rel)
+    if chunks is None:
         return None
     where = lock_rel if label == gitstate.WORKTREE else f"{label}:{lock_rel}"
-    lock = parse_lock(data, where, like.lock if like is not None else None)
-    del data  # a large lock's bytes are the biggest thing in memory: gone before the next
-    settings = load_settings(root, rel, read, os.environ)
-    return ProjectState(lock, settings, _read_config(read, _join(rel, "pyproject.toml")))
+    lock = read_lock_chunks(
+        chunks, where, like.lock if like is not None else None, lambda: files.read(lock_rel) or b""
+    )
+    settings = load_settings(root, rel, files.read, os.environ)
+    return ProjectState(lock, settings, _read_config(files.read, _join(rel, "pyproject.toml")))
 
 
 def _read_config(read: gitstate.Reader, relpath: str) -> Config:
@@ -222,14 +225,14 @@ def _read_states(
     opts: Options, repo: gitstate.Repo, root: Path, rel: str, project: Path
 ) -> tuple[ProjectState, ProjectState | None]:
     """The target state, then the baseline (None when it has no lock)."""
-    new_read = gitstate.ref_reader(repo, opts.to_ref)
-    if new_read is None:
+    new_files = gitstate.ref_source(repo, opts.to_ref)
+    if new_files is None:
         raise InputError(opts.to_ref, "no such state to compare with")
-    new = read_state(root, rel, new_read, opts.to_ref)
+    new = read_state(root, rel, new_files, opts.to_ref)
     if new is None:
         raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
-    old_read = gitstate.ref_reader(repo, opts.from_ref)
-    old = read_state(root, rel, old_read, opts.from_ref, like=new) if old_read else None
+    old_files = gitstate.ref_source(repo, opts.from_ref)
+    old = read_state(root, rel, old_files, opts.from_ref, like=new) if old_files else None
     return new, old
 
 
@@ -267,8 +270,6 @@ def _purge(
 ) -> None:
     from envkey_hook import purge
     from envkey_hook.cachedir import resolve_cache_dir
-    from envkey_hook.locks import LockBusy
-    from envkey_hook.remove import AllowedSet
 
     cache = resolve_cache_dir(opts.cache_dir, new.settings.cache_dir, os.environ, Path.cwd())
     targets = _targets(project, states, affected, _whole_entries(outcome.changes, new.config))
@@ -278,6 +279,9 @@ def _purge(
     outcome.removals, outcome.notices = list(removals), list(notices)
     if opts.dry_run or not removals:
         return
+    from envkey_hook.locks import LockBusy
+    from envkey_hook.remove import AllowedSet
+
     allowed = AllowedSet(cache=cache, repo=root)
     try:
         result = purge.execute(removals, cache, allowed, lock_timeout=opts.lock_timeout)

@@ -1,0 +1,82 @@
+"""gitstate: files at a ref through one `git cat-file --batch`, whole or in pieces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from envkey_hook import gitstate
+from envkey_hook.errors import InputError
+from hookrepo import git, isolated_env
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with a 1 MB file, a small one and a directory, committed."""
+    env = isolated_env(tmp_path, tmp_path / "uv-cache")
+    for key in os.environ:
+        if key not in env:
+            monkeypatch.delenv(key)  # GIT_DIR and the like, from a hook running the tests
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, env, "init", "-q")
+    (root / "big.lock").write_bytes(bytes(range(256)) * 4096 + b"end\n")
+    (root / "small.toml").write_text("x = 1\n")
+    (root / "sub").mkdir()
+    (root / "sub" / "f").write_text("f\n")
+    git(root, env, "add", "-A")
+    git(root, env, "commit", "-qm", "c")
+    return root
+
+
+def test_whole_and_in_pieces_give_the_committed_bytes(repo: Path) -> None:
+    with gitstate.open_repo(repo) as r:
+        files = gitstate.ref_source(r, "HEAD")
+        assert files is not None
+        chunks = files.chunks("big.lock")
+        assert chunks is not None
+        pieces = list(chunks)
+        assert len(pieces) > 1 and max(map(len, pieces)) <= gitstate._CHUNK  # never whole
+        assert b"".join(pieces) == (repo / "big.lock").read_bytes() == files.read("big.lock")
+        assert files.read("small.toml") == b"x = 1\n"
+
+
+def test_a_directory_or_a_missing_path_is_no_file(repo: Path) -> None:
+    with gitstate.open_repo(repo) as r:
+        files = gitstate.ref_source(r, "HEAD")
+        assert files is not None
+        assert files.read("sub") is None and files.chunks("sub") is None
+        assert files.read("nope") is None and files.chunks("nope") is None
+        assert files.read("small.toml") == b"x = 1\n"  # still in step with git
+
+
+def test_a_stream_left_half_read_does_not_garble_the_next_read(repo: Path) -> None:
+    with gitstate.open_repo(repo) as r:
+        files = gitstate.ref_source(r, "HEAD")
+        assert files is not None
+        chunks = files.chunks("big.lock")
+        assert chunks is not None
+        next(chunks)  # abandoned after one piece (an error while parsing, say)
+        assert files.read("small.toml") == b"x = 1\n"
+        assert files.chunks("big.lock") is not None  # never started: also fine
+        assert files.read("small.toml") == b"x = 1\n"
+
+
+def test_the_work_tree_in_pieces(repo: Path) -> None:
+    files = gitstate.worktree_source(repo)
+    chunks = files.chunks("big.lock")
+    assert chunks is not None
+    assert b"".join(chunks) == (repo / "big.lock").read_bytes()
+    assert files.chunks("nope") is None
+    with pytest.raises(InputError, match="is a directory"):
+        files.chunks("sub")
+
+
+def test_not_a_repository_is_one_input_error(tmp_path: Path) -> None:
+    (tmp_path / ".git").write_text("garbage\n")
+    with gitstate.open_repo(tmp_path) as r, pytest.raises(InputError, match="not a git repository"):
+        gitstate.ref_source(r, "HEAD")
