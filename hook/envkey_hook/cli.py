@@ -24,6 +24,28 @@ exit codes:
 """
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's raw-description formatter, told the width as `shutil` would find it.
+
+    Left to find it, argparse imports shutil, and with it bz2 and lzma, for every parser
+    built: half a MiB of the changed-lock run's memory budget (issue 5).
+    """
+    import argparse
+    import os
+
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    columns = columns or 80
+    return argparse.RawDescriptionHelpFormatter(prog, width=columns - 2)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     from pathlib import Path
 
@@ -47,7 +69,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Purge stale native-extension builds from uv's cache when their build "
         "environment (envkey) changes.",
         epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"envkey-hook {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -60,7 +82,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "stale build state from uv's cache and from in-place source trees.",
         epilog="examples:\n  envkey-hook run\n  envkey-hook run --dry-run -v\n"
         "  envkey-hook run --from main --to HEAD --json\n\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
     _add_common(run)
     run.add_argument(
@@ -89,7 +111,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "the stale build that uv reuses after a runtime bump, run envkey-hook, and show the "
         "healed build. Needs `uv` and a C compiler.",
         epilog="examples:\n  envkey-hook demo\n  envkey-hook demo --keep",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
     _add_hook_commands(sub)
@@ -126,7 +148,7 @@ def _add_hook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "unless --strict: a hook never fails a checkout for envkey-hook's own reasons.",
         epilog="examples:\n  envkey-hook hook post-checkout <prev> <new> 1\n"
         "  envkey-hook hook    (under pre-commit)\n\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
     hook.add_argument(
         "--strict", action="store_true", help="exit non-zero on errors and when a follow-up is due"
@@ -148,7 +170,7 @@ def _add_hook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             name,
             help=f"{verb} plain git hooks that run `envkey-hook hook` (without pre-commit)",
             epilog=f"examples:\n  envkey-hook {name}\n  envkey-hook {name} -t post-checkout",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_formatter,
             description=f"{verb.capitalize()} hook scripts in the directory git runs hooks from "
             "(core.hooksPath, or the common git dir for worktrees). An existing hook is kept as "
             "<type>.pre-envkey-hook and runs first; hooks written by pre-commit are refused.",

@@ -5,7 +5,6 @@ Data flows one way: settings + lock -> envkeys -> changes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -107,7 +106,11 @@ _EVALUATED: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
 
 
 def _format_value(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    import json  # a list or table value: rare
+
+    return json.dumps(value)
 
 
 def _runtime_inputs(

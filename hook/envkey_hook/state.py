@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -126,6 +125,8 @@ def load(path: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | N
     try:
         if len(data) > _MAX_BYTES:
             raise ValueError("too large")
+        import json  # only once there is a record to read or write
+
         return _decode(json.loads(data.decode("utf-8")), project)
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         warn(f"{path}: unusable recorded state ({exc}); ignored")
@@ -145,6 +146,8 @@ def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _wa
         "project": project_id(project),
         "envkeys": _encode(keys),
     }
+    import json  # only once there is a record to read or write
+
     data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,6 +221,8 @@ def run_state(args: argparse.Namespace) -> int:
         print(f"No recorded state for {project} ({path})")
         return EXIT_ACTION
     if args.json:
+        import json
+
         json.dump({"path": str(path), "envkeys": _encode(keys)}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
