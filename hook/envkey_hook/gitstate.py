@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 WORKTREE = "worktree"
 INDEX = "index"
 _NOT_A_REPO = "not a git repository (pass --project inside a git checkout)"
-_CHUNK = 1 << 18  # a large lock is read in pieces of this size, never whole
+_CHUNK = 1 << 16  # a large lock is read in pieces of this size, never whole
 
 
 class Source:

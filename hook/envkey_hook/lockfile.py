@@ -148,7 +148,6 @@ _MARKER = rb"(?:<{7}|={7}|>{7})(?![^ \r\n])"
 _MARKER_AT_START = re.compile(_MARKER)
 _MARKER_AFTER_NEWLINE = re.compile(rb"\n" + _MARKER)  # a literal first byte: fast search
 _NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what `bytes.isspace` calls space
-_NOT_ASCII = re.compile(rb"[\x80-\xff]")
 _BLOCK = b"\n[[package]]\n"
 
 
@@ -183,11 +182,13 @@ class _Scan:
                     self.marker = self.lines + buf.count(b"\n", start, m.start()) + 2
         self.text = self.text or _NOT_SPACE.search(buf, start, end) is not None
         self.nul = self.nul or buf.find(b"\x00", start, end) >= 0
-        if self.bad_utf8 is None and _NOT_ASCII.search(buf, start, end):
+        text = buf if start == 0 and end == len(buf) else buf[start:end]
+        if self.bad_utf8 is None and not text.isascii():  # isascii: 100x a regex scan
             try:
-                buf[start:end].decode("utf-8")
+                text.decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.bad_utf8 = self.size + exc.start
+        del text
         if self.fast and not self._problem():
             try:
                 self._read(buf, start, end)
