@@ -334,3 +334,31 @@ def test_record_covers_every_file_the_run_reads(
     gitdir = os.path.realpath(repo / ".git")
     ours = {p for p in ours if not p.startswith(gitdir) or "/envkey-hook/" in p}
     assert ours and ours <= covered, ours - covered
+
+
+# The changed-lock path (issue 5, benchmark 2): what its time and memory budget cannot afford.
+HEAVY_CHANGED = ("git", "packaging", "dataclasses", "inspect", "tomlkit", "hashlib", "zipfile")
+HEAVY_CHANGED += ("shutil", "json")
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+BIG_TORCH = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED))) / "big-torch"
+
+
+def test_a_changed_large_lock_imports_nothing_heavy(repo: Path) -> None:
+    """torch moving in a 440-package lock with forks: found, without GitPython or packaging."""
+    if not BIG_TORCH.exists():
+        pytest.skip(f"{BIG_TORCH} not present (set ENVKEY_FIXTURES)")
+    for name in ("uv.lock", "pyproject.toml"):
+        (repo / name).write_bytes((BIG_TORCH / "before" / name).read_bytes())
+    commit(repo)
+    for name in ("uv.lock", "pyproject.toml"):
+        (repo / name).write_bytes((BIG_TORCH / "after" / name).read_bytes())
+    code = (
+        "import sys\n"
+        "from envkey_hook.cli import main\n"
+        "rc = main(['run', '--dry-run'])\n"
+        "heavy = {m.split('.')[0] for m in sys.modules} & set(" + repr(HEAVY_CHANGED) + ")\n"
+        "print(rc, sorted(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert done.stdout.splitlines()[0] == "flash-attn: torch 2.14.1 -> 2.15.0", done.stdout
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
