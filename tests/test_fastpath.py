@@ -338,7 +338,7 @@ def test_record_covers_every_file_the_run_reads(
 
 # The changed-lock path (issue 5, benchmark 2): what its time and memory budget cannot afford.
 HEAVY_CHANGED = ("git", "packaging", "dataclasses", "inspect", "tomlkit", "hashlib", "zipfile")
-HEAVY_CHANGED += ("shutil", "json")
+HEAVY_CHANGED += ("shutil", "json", "platform")
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 BIG_TORCH = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED))) / "big-torch"
 

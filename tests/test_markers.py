@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,20 @@ def test_malformed_markers_fail_as_packaging_fails(text: str) -> None:
 
 def test_environment_is_packagings_default_environment() -> None:
     assert markers.environment() == BASE
+
+
+def test_environment_asks_platform_where_os_uname_is_not_its_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import platform
+
+    monkeypatch.setattr(platform, "system", lambda: "iOS")
+    monkeypatch.setattr(sys, "platform", "ios")
+    got = markers.environment()
+    assert (got["platform_system"], got["sys_platform"]) == ("iOS", "ios")
+    assert {k: v for k, v in got.items() if k not in ("platform_system", "sys_platform")} == {
+        k: v for k, v in BASE.items() if k not in ("platform_system", "sys_platform")
+    }
 
 
 def test_environment_takes_the_python_version_from_the_project_venv(tmp_path: Path) -> None:
