@@ -80,3 +80,12 @@ def test_not_a_repository_is_one_input_error(tmp_path: Path) -> None:
     (tmp_path / ".git").write_text("garbage\n")
     with gitstate.open_repo(tmp_path) as r, pytest.raises(InputError, match="not a git repository"):
         gitstate.ref_source(r, "HEAD")
+
+
+def test_a_git_that_exited_before_the_request_is_one_input_error(tmp_path: Path) -> None:
+    """The request then cannot be flushed, not even when the pipe is closed (a race, made sure)."""
+    (tmp_path / ".git").write_text("garbage\n")
+    with gitstate.open_repo(tmp_path) as r:
+        r._start().wait()
+        with pytest.raises(InputError, match="not a git repository"):
+            gitstate.ref_source(r, "HEAD")

@@ -8,6 +8,7 @@ a 2x target), so GitPython serves the commands that run once (githooks.py) inste
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -62,7 +63,9 @@ class Repo:
         self._unread = 0
         if batch is not None:
             assert batch.stdin is not None and batch.stdout is not None
-            batch.stdin.close()
+            # When git has exited, a request it never read cannot be flushed.
+            with contextlib.suppress(OSError):
+                batch.stdin.close()
             batch.stdout.close()
             batch.wait()
 
