@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from e2e_helpers import Project
 from envkey_hook import fix, fixture, tomlcompat
+from envkey_hook.names import canonical_name
 
 GOLDEN = Path(__file__).parent / "golden" / "fix"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "project").is_dir())
@@ -153,7 +154,7 @@ def projects(draw: st.DrawFn) -> tuple[str, str]:
 def expected_data(text: str, pkg: str) -> dict[str, object]:
     data = tomlcompat.loads(text, "pyproject.toml")
     csp = data["tool"]["uv"].setdefault("config-settings-package", {})
-    key = next((k for k in csp if fix._norm(k) == fix._norm(pkg)), pkg)
+    key = next((k for k in csp if canonical_name(k) == canonical_name(pkg)), pkg)
     own = csp.setdefault(key, {})
     old = own.get("--build-option", [])
     own["--build-option"] = ([old] if isinstance(old, str) else old) + ["build_ext", "--force"]

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envkey_hook.cache import normalize
+from envkey_hook.names import canonical_name
 from envkey_hook.purge import Target, execute, plan
 from envkey_hook.remove import TRASH_PREFIX, AllowedSet, RefusedRemoval, remove_tree
 
@@ -169,7 +169,7 @@ def _slots(data: st.DataObject, rev: Path, dist: str, w: World) -> bool:
 def _entry(data: st.DataObject, w: World) -> None:
     bucket = w.cache_real / data.draw(st.sampled_from(["sdists-v9", "sdists-v11"]))
     kind = data.draw(st.sampled_from(["pypi", "index", "url", "path", "editable", "git"]))
-    package = normalize(data.draw(st.sampled_from(PACKAGES), label="package"))
+    package = canonical_name(data.draw(st.sampled_from(PACKAGES), label="package"))
     version = data.draw(st.sampled_from(["0.1", "2.0+cu1", "1 0"]))
     rel = {
         "pypi": ("pypi", package, version),
@@ -333,7 +333,7 @@ def allowed_set(w: World, snap: dict[Path, Sig], targets: list[Target]) -> set[P
             by_sha = w.git_entries.get(entry) is False and any(
                 s.startswith(entry.name) for s in shas
             )
-            if package != normalize(t.name) and not by_sha:
+            if package != canonical_name(t.name) and not by_sha:
                 continue
             if not _real_dir(snap, w.cache, entry):
                 continue

@@ -15,6 +15,8 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from envkey_hook.names import canonical_name
+
 SDIST_BUCKET = re.compile(r"sdists-v\d+")
 GIT_BUCKET = re.compile(r"git-v\d+")
 SLOT_NAME = re.compile(r"[0-9a-f]{16}")
@@ -53,11 +55,6 @@ class Slot(NamedTuple):
     is_root: bool = False  # wheel directly in the revision (empty build configuration)
 
 
-def normalize(name: str) -> str:
-    """PEP 503 normalized project name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def subdirs(path: Path) -> list[Path]:
     """Real (non-symlink) subdirectories, dot-names skipped, sorted."""
     try:
@@ -88,7 +85,7 @@ def buckets(cache: Path, pattern: re.Pattern[str]) -> list[Path]:
 
 def wheel_dist(wheel: Path) -> str:
     """Normalized distribution name from `<dist>-<ver>-...whl`."""
-    return normalize(wheel.name.split("-", 1)[0])
+    return canonical_name(wheel.name.split("-", 1)[0])
 
 
 def _read_head(path: Path) -> str:
@@ -103,7 +100,7 @@ def _read_head(path: Path) -> str:
 
 def _pkg_info_name(path: Path) -> str | None:
     m = re.search(r"^Name:[ \t]*(\S+)", _read_head(path), re.MULTILINE)
-    return normalize(m.group(1)) if m else None
+    return canonical_name(m.group(1)) if m else None
 
 
 def _pyproject_name(path: Path) -> str | None:
@@ -116,7 +113,7 @@ def _pyproject_name(path: Path) -> str | None:
             continue
         m = re.match(r"""\s*name\s*=\s*["']([^"']+)["']""", line)
         if table == "project" and m:
-            return normalize(m.group(1))
+            return canonical_name(m.group(1))
     return None
 
 
@@ -193,7 +190,7 @@ def find_entries(
     wheels or source tree name another package (one commit can hold several packages).
     Hash-keyed entries are looked at only for `kinds` (see `hash_kinds`).
     """
-    package = normalize(package)
+    package = canonical_name(package)
     found: list[Entry] = []
     for bucket in buckets(cache, SDIST_BUCKET):
         for version in subdirs(bucket / "pypi" / package):

@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envkey_hook.cache import normalize
 from envkey_hook.cachescan import build_removal
 from envkey_hook.current import Current
+from envkey_hook.names import canonical_name
 from envkey_hook.purge import Notice, Removal
 
 
@@ -41,7 +41,7 @@ def _installed(site: Path) -> dict[str, tuple[str, Path]]:
     for d in site.glob("*.dist-info"):
         name, _, version = d.name[: -len(".dist-info")].partition("-")
         if version:
-            out[normalize(name)] = (version, d)
+            out[canonical_name(name)] = (version, d)
     return out
 
 
@@ -73,7 +73,7 @@ def check_environment(venv: Path) -> EnvCheck:
                 if not (isinstance(req, dict) and item.get("match_runtime") is True):
                     continue
                 check.records += 1
-                runtime = normalize(str(req.get("name", "")))
+                runtime = canonical_name(str(req.get("name", "")))
                 spec = str(req.get("specifier", ""))
                 wanted = spec[2:] if spec.startswith("==") else spec
                 have = installed.get(runtime)

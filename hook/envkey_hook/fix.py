@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 # Heavier imports wait inside the functions: `cli` imports this module to build its parser.
 from envkey_hook.cachedir import resolve_cache_dir
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
+from envkey_hook.names import canonical_name
 
 if TYPE_CHECKING:
     from tomlkit.container import Container
@@ -199,14 +200,8 @@ def _read_lock(path: Path) -> dict[str, list[Mapping[str, Any]]]:
     for p in packages:
         if not isinstance(p.get("name"), str):
             raise InputError(path, "a [[package]] has no name")
-        lock.setdefault(_norm(p["name"]), []).append(p)
+        lock.setdefault(canonical_name(p["name"]), []).append(p)
     return lock
-
-
-def _norm(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return str(canonicalize_name(name))
 
 
 def _table(value: object, where: str, path: object) -> Mapping[str, Any]:
@@ -260,13 +255,13 @@ def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
     names: dict[str, str] = {}  # normalized -> first spelling
     for key in ("extra-build-dependencies", "extra-build-variables"):
         for name in _table(s.get(key), key, where):
-            names.setdefault(_norm(name), name)
+            names.setdefault(canonical_name(name), name)
     csp = _table(s.get(CSP), CSP, where)
     general = _table(s.get("config-settings"), "config-settings", where)
     edits: list[Edit] = []
     notes: list[str] = []
     for norm, spelling in sorted(names.items()):
-        existing = next((k for k in csp if _norm(k) == norm), None)
+        existing = next((k for k in csp if canonical_name(k) == norm), None)
         own = _table(csp.get(existing) if existing else None, f"{CSP}.{existing}", where)
         for opt in (BUILD_OPTION, GLOBAL_OPTION):
             value = own.get(opt, "")
@@ -297,10 +292,10 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
     """The option that forces a clean compile of `name` (None: leave it alone), and why."""
     from packaging.version import InvalidVersion, Version
 
-    entries = ctx.lock.get(_norm(name), [])
+    entries = ctx.lock.get(canonical_name(name), [])
     if entries and all("sdist" not in e and "wheels" in e for e in entries):
         return None, ["left alone: uv.lock has only wheels for it, nothing is built"]
-    trees = _source_trees(_norm(name), entries, ctx)
+    trees = _source_trees(canonical_name(name), entries, ctx)
     found = [b for b in map(read_backend, trees) if b]
     backends = {b[0] for b in found}
     if found and "setuptools" not in backends:
@@ -315,8 +310,8 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
             "so keep `envkey-hook run` for it"
         )
     s, where = ctx.settings, ctx.settings_file
-    no_isolation = s.get("no-build-isolation") is True or _norm(name) in {
-        _norm(p)
+    no_isolation = s.get("no-build-isolation") is True or canonical_name(name) in {
+        canonical_name(p)
         for p in _requirements(
             s.get("no-build-isolation-package", []), "no-build-isolation-package", where
         )
@@ -344,7 +339,7 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
         for key, value in _table(
             s.get("extra-build-dependencies"), "extra-build-dependencies", where
         ).items():
-            if _norm(key) == _norm(name):
+            if canonical_name(key) == canonical_name(name):
                 reqs += _requirements(value, f"extra-build-dependencies.{key}", where)
         reqs += [r for b in found if b[0] == "setuptools" for r in b[1]]
         limits = "build requirements and constraints"
@@ -371,7 +366,7 @@ def _setuptools_specs(reqs: list[str], where: str) -> list[str]:
         except InvalidRequirement as exc:
             why = str(exc).splitlines()[0]  # packaging adds a caret diagram below
             raise InputError(where, f"invalid requirement {text!r}: {why}") from None
-        if _norm(req.name) == "setuptools" and str(req.specifier):
+        if canonical_name(req.name) == "setuptools" and str(req.specifier):
             specs.append(str(req.specifier))
     return specs
 
@@ -433,7 +428,7 @@ def read_backend(tree: Path) -> tuple[str, list[str]] | None:
         return ("setuptools", requires)
     # An in-tree backend (backend-path) that requires setuptools is a wrapper of it.
     wrapper = "backend-path" in system and any(
-        _norm(re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0]) == "setuptools"
+        canonical_name(re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0]) == "setuptools"
         for r in requires
     )
     return ("setuptools" if backend.startswith("setuptools") or wrapper else backend), requires

@@ -75,10 +75,10 @@ def combined_key(keys: Iterable[EnvKey]) -> str:
 def run_key(args: argparse.Namespace) -> int:
     """`envkey-hook key [PACKAGE...]`."""
     from envkey_hook import current
-    from envkey_hook.cache import normalize
+    from envkey_hook.names import canonical_name
 
     cur = current.load(args.project)
-    wanted = [normalize(p) for p in args.packages]
+    wanted = [canonical_name(p) for p in args.packages]
     for name in wanted:
         if name not in cur.envkeys:
             raise InputError(name, f"not a source-built package in {cur.project / 'uv.lock'}")
