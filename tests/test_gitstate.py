@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,37 +34,37 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_whole_and_in_pieces_give_the_committed_bytes(repo: Path) -> None:
+@pytest.fixture
+def head(repo: Path) -> Iterator[gitstate.Source]:
+    """The files of `repo` at HEAD, read through one batch process."""
     with gitstate.open_repo(repo) as r:
         files = gitstate.ref_source(r, "HEAD")
         assert files is not None
-        chunks = files.chunks("big.lock")
-        assert chunks is not None
-        pieces = list(chunks)
-        assert len(pieces) > 1 and max(map(len, pieces)) <= gitstate._CHUNK  # never whole
-        assert b"".join(pieces) == (repo / "big.lock").read_bytes() == files.read("big.lock")
-        assert files.read("small.toml") == b"x = 1\n"
+        yield files
 
 
-def test_a_directory_or_a_missing_path_is_no_file(repo: Path) -> None:
-    with gitstate.open_repo(repo) as r:
-        files = gitstate.ref_source(r, "HEAD")
-        assert files is not None
-        assert files.read("sub") is None and files.chunks("sub") is None
-        assert files.read("nope") is None and files.chunks("nope") is None
-        assert files.read("small.toml") == b"x = 1\n"  # still in step with git
+def test_whole_and_in_pieces_give_the_committed_bytes(repo: Path, head: gitstate.Source) -> None:
+    chunks = head.chunks("big.lock")
+    assert chunks is not None
+    pieces = list(chunks)
+    assert len(pieces) > 1 and max(map(len, pieces)) <= gitstate._CHUNK  # never whole
+    assert b"".join(pieces) == (repo / "big.lock").read_bytes() == head.read("big.lock")
+    assert head.read("small.toml") == b"x = 1\n"
 
 
-def test_a_stream_left_half_read_does_not_garble_the_next_read(repo: Path) -> None:
-    with gitstate.open_repo(repo) as r:
-        files = gitstate.ref_source(r, "HEAD")
-        assert files is not None
-        chunks = files.chunks("big.lock")
-        assert chunks is not None
-        next(chunks)  # abandoned after one piece (an error while parsing, say)
-        assert files.read("small.toml") == b"x = 1\n"
-        assert files.chunks("big.lock") is not None  # never started: also fine
-        assert files.read("small.toml") == b"x = 1\n"
+def test_a_directory_or_a_missing_path_is_no_file(head: gitstate.Source) -> None:
+    assert head.read("sub") is None and head.chunks("sub") is None
+    assert head.read("nope") is None and head.chunks("nope") is None
+    assert head.read("small.toml") == b"x = 1\n"  # still in step with git
+
+
+def test_a_stream_left_half_read_does_not_garble_the_next_read(head: gitstate.Source) -> None:
+    chunks = head.chunks("big.lock")
+    assert chunks is not None
+    next(chunks)  # abandoned after one piece (an error while parsing, say)
+    assert head.read("small.toml") == b"x = 1\n"
+    assert head.chunks("big.lock") is not None  # never started: also fine
+    assert head.read("small.toml") == b"x = 1\n"
 
 
 def test_the_work_tree_in_pieces(repo: Path) -> None:
@@ -71,9 +72,12 @@ def test_the_work_tree_in_pieces(repo: Path) -> None:
     chunks = files.chunks("big.lock")
     assert chunks is not None
     assert b"".join(chunks) == (repo / "big.lock").read_bytes()
-    assert files.chunks("nope") is None
+    assert files.chunks("nope") is None and files.read("nope") is None
+    assert files.read("small.toml") == b"x = 1\n"
     with pytest.raises(InputError, match="is a directory"):
         files.chunks("sub")
+    with pytest.raises(InputError, match="is a directory"):
+        files.read("sub")
 
 
 def test_not_a_repository_is_one_input_error(tmp_path: Path) -> None:

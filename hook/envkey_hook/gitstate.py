@@ -17,7 +17,6 @@ from envkey_hook.errors import InputError
 TYPE_CHECKING = False  # not typing's: this module is on the changed-lock path
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from types import TracebackType
     from typing import Optional
 
     Reader = Callable[[str], Optional[bytes]]
@@ -30,33 +29,26 @@ _CHUNK = 1 << 16  # a large lock is read in pieces of this size, never whole
 
 
 class Source:
-    """The files of one state: `read` whole (small files), `chunks` in pieces (the lock)."""
+    """The files of one state: `chunks` in pieces (the lock), `read` whole (small files)."""
 
-    def __init__(self, read: Reader, chunks: ChunkReader) -> None:
-        self.read, self.chunks = read, chunks
+    def __init__(self, chunks: ChunkReader) -> None:
+        self.chunks = chunks
+
+    def read(self, relpath: str) -> bytes | None:
+        pieces = self.chunks(relpath)
+        return None if pieces is None else b"".join(pieces)
 
 
 class Repo:
     """One work tree's object store, read through a long-lived `git cat-file --batch`.
 
-    Use it as a context manager: leaving the block ends the git process.
+    `open_repo` gives it as a context manager: leaving the block ends the git process.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._batch: subprocess.Popen[bytes] | None = None
         self._unread = 0  # content bytes of the last object not read yet
-
-    def __enter__(self) -> Repo:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         batch, self._batch = self._batch, None
@@ -141,12 +133,6 @@ class Repo:
         return self._batch
 
 
-def read_blob(repo: Repo, spec: str) -> bytes | None:
-    """The content of blob `spec`; None when there is none (or it is a tree, a submodule)."""
-    chunks = repo.blob_chunks(spec)
-    return None if chunks is None else b"".join(chunks)
-
-
 def find_repo_root(start: Path) -> Path | None:
     """The work tree root above `start`, found without starting git."""
     for d in (start, *start.parents):
@@ -155,9 +141,9 @@ def find_repo_root(start: Path) -> Path | None:
     return None
 
 
-def open_repo(root: Path) -> Repo:
-    """The repository at `root`; git itself starts at the first read."""
-    return Repo(root)
+def open_repo(root: Path) -> contextlib.closing[Repo]:
+    """The repository at `root`, to use in a `with`; git itself starts at the first read."""
+    return contextlib.closing(Repo(root))
 
 
 def is_null_sha(ref: str) -> bool:
@@ -189,21 +175,7 @@ def worktree_source(root: Path) -> Source:
 
         return pieces()
 
-    return Source(worktree_reader(root), chunks)
-
-
-def worktree_reader(root: Path) -> Reader:
-    def read(relpath: str) -> bytes | None:
-        try:
-            return (root / relpath).read_bytes()
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
-            raise InputError(root / relpath, "is a directory, expected a file") from None
-        except OSError as exc:
-            raise InputError(root / relpath, f"cannot read: {exc.strerror}") from None
-
-    return read
+    return Source(chunks)
 
 
 def resolve(repo: Repo, ref: str) -> str | None:
@@ -235,10 +207,7 @@ def ref_source(repo: Repo, ref: str) -> Source | None:
 def _blob_source(repo: Repo, rev: str) -> Source:
     """Blobs at commit `rev`; an empty `rev` reads the index (staged content)."""
 
-    def read(relpath: str) -> bytes | None:
-        return read_blob(repo, f"{rev}:{relpath}")
-
     def chunks(relpath: str) -> Iterator[bytes] | None:
         return repo.blob_chunks(f"{rev}:{relpath}")
 
-    return Source(read, chunks)
+    return Source(chunks)
