@@ -528,6 +528,8 @@ BAD_TOOL_UV = [
     ('no-build-isolation = "yes"', "[tool.uv] no-build-isolation: expected a boolean, got str"),
     ('no-build-isolation-package = "a"', "[tool.uv] no-build-isolation-package: expected a list"),
     ('no-build-isolation-package = ["-a"]', "no-build-isolation-package[0]: invalid package name"),
+    # A name is the whole string: a trailing newline is not allowed after it.
+    (r'no-build-isolation-package = ["a\n"]', "no-build-isolation-package[0]: invalid package"),
     ("no-build-isolation-package = [1]", "no-build-isolation-package[0]: expected a string"),
     ("extra-build-dependencies = []", "extra-build-dependencies: expected a table, got list"),
     ('extra-build-dependencies = { "a b" = [] }', "extra-build-dependencies.a b: invalid package"),

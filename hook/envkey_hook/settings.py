@@ -20,7 +20,6 @@ from __future__ import annotations
 import ntpath
 import os
 import posixpath
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -39,7 +38,6 @@ ProjectReader = Callable[[str], Optional[bytes]]
 # clap's BoolishValueParser and uv's parse_boolish_environment_variable (case-insensitive).
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
-_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
 class ExtraBuildDep(NamedTuple):
@@ -347,7 +345,7 @@ class _Check:
         return value
 
     def name(self, raw: Any, key: str) -> str:
-        if not _NAME.match(self.expect(raw, str, key)):
+        if not is_bare_name(self.expect(raw, str, key)):
             raise self.fail(key, f"invalid package name {raw!r}")
         return canonical_name(raw)
 
