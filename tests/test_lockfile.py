@@ -56,7 +56,7 @@ def fast(text: str) -> Lock | None:
 
 def fast_bytes(data: bytes, path: str) -> Lock | None:
     scan = lockfile._Scan(path, {})
-    scan.piece(data, 0, len(data))
+    scan.piece(data, len(data))
     return scan.finish()
 
 

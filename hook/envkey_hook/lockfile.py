@@ -120,9 +120,9 @@ def read_lock_chunks(
         pending += chunk  # `b"" + chunk` is `chunk` itself: one chunk is never copied
         cut = pending.rfind(_BLOCK) + 1  # where the last complete block ends
         if cut > 0:
-            scan.piece(pending, 0, cut)
+            scan.piece(pending, cut)
             pending = pending[cut:]
-    scan.piece(pending, 0, len(pending))
+    scan.piece(pending, len(pending))
     lock = scan.finish()
     return lock if lock is not None else _toml_lock(reread(), path)
 
@@ -131,7 +131,7 @@ def parse_lock_toml(data: bytes, path: str) -> Lock:
     """The reference reader: the same checks, then a full TOML parse (slow)."""
     scan = _Scan(path, {})
     scan.fast = False
-    scan.piece(data, 0, len(data))
+    scan.piece(data, len(data))
     scan.finish()
     return _toml_lock(data, path)
 
@@ -171,18 +171,18 @@ class _Scan:
         self.read: list[LockedPackage | dict[str, Any]] = []  # per block: reused, or read
         self.keys: list[tuple[int, int]] = []
 
-    def piece(self, buf: bytes, start: int, end: int) -> None:
-        """Take `buf[start:end]`, whole lines following the pieces taken so far."""
+    def piece(self, buf: bytes, end: int) -> None:
+        """Take `buf[:end]` (not copied), whole lines following the pieces taken so far."""
         if self.marker is None:
-            if _MARKER_AT_START.match(buf, start, end):
+            if _MARKER_AT_START.match(buf, 0, end):
                 self.marker = self.lines + 1
             else:
-                m = _MARKER_AFTER_NEWLINE.search(buf, start, end)
+                m = _MARKER_AFTER_NEWLINE.search(buf, 0, end)
                 if m is not None:
-                    self.marker = self.lines + buf.count(b"\n", start, m.start()) + 2
-        self.text = self.text or _NOT_SPACE.search(buf, start, end) is not None
-        self.nul = self.nul or buf.find(b"\x00", start, end) >= 0
-        text = buf if start == 0 and end == len(buf) else buf[start:end]
+                    self.marker = self.lines + buf.count(b"\n", 0, m.start()) + 2
+        self.text = self.text or _NOT_SPACE.search(buf, 0, end) is not None
+        self.nul = self.nul or buf.find(b"\x00", 0, end) >= 0
+        text = buf if end == len(buf) else buf[:end]
         if self.bad_utf8 is None and not text.isascii():  # isascii: 100x a regex scan
             try:
                 text.decode("utf-8")
@@ -191,11 +191,11 @@ class _Scan:
         del text
         if self.fast and not self._problem():
             try:
-                self._read(buf, start, end)
+                self._read(buf, end)
             except _Unexpected:
                 self.fast = False
-        self.size += end - start
-        self.lines += buf.count(b"\n", start, end)
+        self.size += end
+        self.lines += buf.count(b"\n", 0, end)
 
     def _problem(self) -> str | None:
         """The first problem so far, in the order a check of the whole file reports it."""
@@ -209,20 +209,20 @@ class _Scan:
             return f"not UTF-8 text (byte {self.bad_utf8})"
         return None
 
-    def _read(self, buf: bytes, start: int, end: int) -> None:
+    def _read(self, buf: bytes, end: int) -> None:
         """Read the prelude and blocks of a piece; a block seen in `like` is not reread.
 
         Each block is a document of its own that may hold only its package and that
         package's `[package.*]` tables. Blocks share no keys, so this accepts exactly
         what reading the whole text at once would.
         """
-        cuts = [start] if buf.startswith(_BLOCK[1:], start) else []
-        at = buf.find(_BLOCK, start, end)
+        cuts = [0] if buf.startswith(_BLOCK[1:]) else []
+        at = buf.find(_BLOCK, 0, end)
         while at >= 0:
             cuts.append(at + 1)
             at = buf.find(_BLOCK, at + 1, end)
         if self.root is None:
-            self.root = _fast_doc(buf[start : cuts[0] if cuts else end].decode("utf-8"))
+            self.root = _fast_doc(buf[: cuts[0] if cuts else end].decode("utf-8"))
             if "package" in self.root:
                 raise _Unexpected
         for a, b in zip(cuts, [*cuts[1:], end]):
