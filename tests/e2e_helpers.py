@@ -17,6 +17,10 @@ from pathlib import Path
 from envkey_hook import fixture
 
 GITIGNORE = ".venv/\nbuild/\n*.egg-info/\n"
+# The shared test data next to the checkout (`ENVKEY_FIXTURES` points elsewhere).
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED)))
+BIG_TORCH = FIXTURES / "big-torch"  # before/ and after/: uv.lock and pyproject.toml
 
 
 def uv_binary() -> str:

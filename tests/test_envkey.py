@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e_helpers import BIG_TORCH
 from envkey_hook.envkey import (
     compute_envkeys,
     diff_envkeys,
@@ -17,7 +18,6 @@ from envkey_hook.lockfile import Lock, LockedPackage, parse_lock
 from envkey_hook.markers import environment as marker_environment
 from envkey_hook.settings import ExtraBuildDep, Settings
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "big-torch"
 PY310 = {"python_full_version": "3.10.4", "python_version": "3.10", "sys_platform": "linux"}
 PY311 = {"python_full_version": "3.11.7", "python_version": "3.11", "sys_platform": "linux"}
 
@@ -138,10 +138,10 @@ def test_marker_environment_reads_the_project_venv(tmp_path: Path) -> None:
     assert (env["python_full_version"], env["python_version"]) == ("3.10.14", "3.10")
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
+@pytest.mark.skipif(not BIG_TORCH.exists(), reason="shared fixtures not present")
 def test_big_torch_fork_moves_only_for_python_311() -> None:
-    before = parse_lock((FIXTURES / "before" / "uv.lock").read_bytes(), "before/uv.lock")
-    after = parse_lock((FIXTURES / "after" / "uv.lock").read_bytes(), "after/uv.lock")
+    before = parse_lock((BIG_TORCH / "before" / "uv.lock").read_bytes(), "before/uv.lock")
+    after = parse_lock((BIG_TORCH / "after" / "uv.lock").read_bytes(), "after/uv.lock")
     settings = flash_settings()
     for env, expected in ((PY310, []), (PY311, ["flash-attn: torch 2.14.1 -> 2.15.0"])):
         changes = diff_envkeys(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e_helpers import BIG_TORCH
 from envkey_hook import cli, fastpath, noop_record
 
 LOCK = """\
@@ -339,8 +340,6 @@ def test_record_covers_every_file_the_run_reads(
 # The changed-lock path (issue 5, benchmark 2): what its time and memory budget cannot afford.
 HEAVY_CHANGED = ("git", "packaging", "dataclasses", "inspect", "tomlkit", "hashlib", "zipfile")
 HEAVY_CHANGED += ("shutil", "json", "platform")
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-BIG_TORCH = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED))) / "big-torch"
 
 
 def test_a_changed_large_lock_imports_nothing_heavy(repo: Path) -> None:

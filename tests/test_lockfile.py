@@ -9,7 +9,6 @@ version, options, supported-markers); the git URL was replaced by git.example.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Callable, Union
@@ -19,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
+from e2e_helpers import BIG_TORCH
 from envkey_hook import lockfile
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import (
@@ -33,8 +33,6 @@ from envkey_hook.lockfile import (
 P = "proj/uv.lock"
 DATA = Path(__file__).parent / "data" / "locks"
 # CI clones the repository with shared/ beside it.
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-FIXTURES = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED)))
 REGISTRY = (("registry", "https://index.example/simple"),)
 
 Outcome = Union[Lock, str]  # a Lock, or the InputError's message
@@ -96,7 +94,7 @@ TORCH = (
 
 
 def big_torch(state: str) -> bytes:
-    path = FIXTURES / "big-torch" / state / "uv.lock"
+    path = BIG_TORCH / state / "uv.lock"
     if not path.exists():
         pytest.skip(f"{path} not present (set ENVKEY_FIXTURES)")
     return path.read_bytes()

@@ -7,7 +7,6 @@ compares with `packaging.markers.Marker` directly.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -17,11 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.markers import Marker, default_environment
 
+from e2e_helpers import BIG_TORCH
 from envkey_hook import markers
 
 TESTS = Path(__file__).parent
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-FIXTURES = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED)))
 
 BASE = {k: str(v) for k, v in default_environment().items()}
 
@@ -67,7 +65,7 @@ def lock_markers() -> list[str]:
     """Every marker string in the real locks at hand (big-torch and tests/data)."""
     found: set[str] = set()
     paths = sorted(TESTS.glob("data/locks/*.lock"))
-    paths += sorted(FIXTURES.glob("big-torch/*/uv.lock"))
+    paths += sorted(BIG_TORCH.glob("*/uv.lock"))
     for path in paths:
         text = path.read_text(encoding="utf-8")
         found.update(re.findall(r'^    "(.*)",$', text, re.M))  # resolution-markers
@@ -189,7 +187,7 @@ def test_environment_takes_the_python_version_from_the_project_venv(tmp_path: Pa
 
 def test_uvs_fork_markers_need_no_packaging() -> None:
     """The speed of a changed lock rests on this: no fork marker falls back."""
-    path = FIXTURES / "big-torch" / "after" / "uv.lock"
+    path = BIG_TORCH / "after" / "uv.lock"
     if not path.exists():
         pytest.skip(f"{path} not present (set ENVKEY_FIXTURES)")
     forks = set(re.findall(r'^    "(.*)",$', path.read_text(encoding="utf-8"), re.M))
