@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Optional
 
-    Reader = Callable[[str], Optional[bytes]]
     ChunkReader = Callable[[str], Optional[Iterator[bytes]]]
 
 WORKTREE = "worktree"

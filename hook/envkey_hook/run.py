@@ -18,7 +18,7 @@ from envkey_hook.envkey import (
 from envkey_hook.errors import InputError
 from envkey_hook.lockfile import Lock, read_lock_chunks
 from envkey_hook.markers import environment as marker_environment
-from envkey_hook.settings import Settings, load_settings
+from envkey_hook.settings import ProjectReader, Settings, load_settings
 
 if TYPE_CHECKING:
     from envkey_hook.purge import Notice, Removal, Target
@@ -122,7 +122,7 @@ def read_state(
     return ProjectState(lock, settings, _read_config(files.read, _join(rel, "pyproject.toml")))
 
 
-def _read_config(read: gitstate.Reader, relpath: str) -> Config:
+def _read_config(read: ProjectReader, relpath: str) -> Config:
     data = read(relpath)
     if data is None or b"envkey-hook" not in data:
         return Config()  # skip a second TOML parse when there is no table
