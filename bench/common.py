@@ -23,9 +23,9 @@ PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 ENVKEY_HOOK = str(BIN / ("envkey-hook.exe" if os.name == "nt" else "envkey-hook"))
 UV = str(BIN / "uv") if (BIN / "uv").exists() else (shutil.which("uv") or "uv")
-# The repository is cloned with shared/ beside it.
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "big-torch"
-FIXTURE = Path(os.environ.get("ENVKEY_BENCH_FIXTURE", str(_SHARED)))
+# The big-torch locks the tests use (ENVKEY_BENCH_FIXTURE: another before/ + after/ pair).
+_BIG_TORCH = Path(__file__).resolve().parents[1] / "tests" / "data" / "big-torch"
+FIXTURE = Path(os.environ.get("ENVKEY_BENCH_FIXTURE", str(_BIG_TORCH)))
 
 
 @dataclass

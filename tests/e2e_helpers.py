@@ -17,10 +17,9 @@ from pathlib import Path
 from envkey_hook import fixture
 
 GITIGNORE = ".venv/\nbuild/\n*.egg-info/\n"
-# The shared test data next to the checkout (`ENVKEY_FIXTURES` points elsewhere).
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-FIXTURES = Path(os.environ.get("ENVKEY_FIXTURES", str(_SHARED)))
-BIG_TORCH = FIXTURES / "big-torch"  # before/ and after/: uv.lock and pyproject.toml
+# A real torch project's lock before and after a torch upgrade (2.3 MB each, 425 -> 440
+# packages, index hosts replaced): before/ and after/ hold uv.lock and pyproject.toml.
+BIG_TORCH = Path(__file__).resolve().parent / "data" / "big-torch"
 
 
 def uv_binary() -> str:

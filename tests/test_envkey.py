@@ -138,7 +138,6 @@ def test_marker_environment_reads_the_project_venv(tmp_path: Path) -> None:
     assert (env["python_full_version"], env["python_version"]) == ("3.10.14", "3.10")
 
 
-@pytest.mark.skipif(not BIG_TORCH.exists(), reason="shared fixtures not present")
 def test_big_torch_fork_moves_only_for_python_311() -> None:
     before = parse_lock((BIG_TORCH / "before" / "uv.lock").read_bytes(), "before/uv.lock")
     after = parse_lock((BIG_TORCH / "after" / "uv.lock").read_bytes(), "after/uv.lock")
