@@ -153,7 +153,8 @@ def test_old_header_mtimes_purge_heals(proj: NinjaProject) -> None:
 
 
 def per_config_temp(name: str) -> str:
-    return f'"--build-option" = ["build_ext", "--force", "--build-temp", "build/temp.envkey-{name}"]'
+    tokens = f'"build_ext", "--force", "--build-temp", "build/temp.envkey-{name}"'
+    return f'"--build-option" = [{tokens}]'
 
 
 def test_old_header_mtimes_build_temp_per_configuration(proj: NinjaProject) -> None:
@@ -162,5 +163,80 @@ def test_old_header_mtimes_build_temp_per_configuration(proj: NinjaProject) -> N
     start(proj, old_mtimes=True, config=per_config_temp("a"))
     proj.edit(per_config_temp("a"), per_config_temp("b"))
     proj.set_runtime("2.0")
+    assert proj.sync_counted() == 1
+    assert proj.built_against() == ("2.0", "2.0")
+
+
+def cli(proj: NinjaProject, *args: str) -> tuple[int, str]:
+    proc = run([sys.executable, "-m", "envkey_hook", *args], proj.root, check=False)
+    assert proc.stderr == "", proc.stderr
+    return proc.returncode, proc.stdout
+
+
+def test_fix_names_a_build_temp_per_envkey(proj: NinjaProject) -> None:
+    """`envkey-hook fix` on a BuildExtension package: --force plus a build-temp named
+    after the envkey, rewritten when the envkey moves; the old-mtime move compiles."""
+    start(proj, old_mtimes=True)
+    assert cli(proj, "fix", "--check")[0] == 1  # due: the backend was read from uv's cache
+    code, out = cli(proj, "fix")
+    assert code == 1 and '"--build-temp", "build/temp.envkey-' in out, out
+    assert "BuildExtension" in out
+    first = proj.pyproject.read_text()
+    assert cli(proj, "fix") == (0, "")  # idempotent
+    assert proj.sync_counted() == 1  # a new configuration, in a fresh directory
+    assert proj.built_against() == ("1.0", "1.0")
+
+    proj.set_runtime("2.0")
+    assert cli(proj, "fix", "--check")[0] == 1
+    code, out = cli(proj, "fix")
+    assert code == 1 and "changed build/temp.envkey-" in out, out
+    assert proj.sync_counted() == 1
+    assert proj.built_against() == ("2.0", "2.0")
+
+    # Back to 1.0: the same directory name as before, uv's slot for it is reused.
+    proj.set_runtime("1.0")
+    assert cli(proj, "fix")[0] == 1
+    assert proj.pyproject.read_text() == first
+    assert proj.sync_counted() == 0
+    assert proj.built_against() == ("1.0", "1.0")
+
+
+def test_status_names_the_backend(proj: NinjaProject) -> None:
+    start(proj, old_mtimes=False)
+    code, out = cli(proj, "status")
+    assert code == 0
+    header, row = out.splitlines()[2:4]
+    col = header.index("backend")
+    assert row[col:].startswith("setuptools + BuildExtension"), out
+
+
+STAGES = ["post-checkout", "post-merge", "post-rewrite", "pre-commit"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_old_header_mtimes_each_hook_stage_heals(proj: NinjaProject, stage: str) -> None:
+    """The branch switch with old header mtimes, through the installed git hooks:
+    the hook purges, the next `uv sync` compiles against the new runtime."""
+    start(proj, old_mtimes=True, config=FORCE_BUILD)
+    git = ["git", "-c", "commit.gpgsign=false"]
+    assert cli(proj, "install")[0] == 0
+    if stage in ("post-checkout", "post-merge"):
+        run([*git, "checkout", "-q", "-b", "bump"], proj.root)
+        proj.set_runtime("2.0")
+        run([*git, "commit", "-qam", "rtlib 2.0"], proj.root)
+        run([*git, "checkout", "-q", "main"], proj.root)  # 2.0 -> 1.0: nothing built for 2.0
+        assert proj.sync_counted() == 0
+        assert proj.built_against() == ("1.0", "1.0")
+        if stage == "post-checkout":
+            out = run([*git, "checkout", "bump"], proj.root).stderr
+        else:
+            out = run([*git, "merge", "-q", "--ff-only", "bump"], proj.root).stderr
+    else:
+        proj.set_runtime("2.0")
+        if stage == "post-rewrite":
+            out = run([*git, "commit", "-q", "--amend", "-am", "rtlib 2.0"], proj.root).stderr
+        else:
+            out = run([*git, "commit", "-qam", "rtlib 2.0"], proj.root).stderr
+    assert "extpkg: rtlib 1.0 -> 2.0" in out, out
     assert proj.sync_counted() == 1
     assert proj.built_against() == ("2.0", "2.0")

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from e2e_helpers import Project
-from envkey_hook import fix, fixture, tomlcompat
+from envkey_hook import backend as backend_mod
+from envkey_hook import fix, fixedit, fixture, tomlcompat
 from envkey_hook.names import canonical_name
 
 GOLDEN = Path(__file__).parent / "golden" / "fix"
@@ -57,7 +58,12 @@ def test_golden(
     before = snapshot(project)
     monkeypatch.chdir(project)
 
-    code, out, err = run(["--cache-dir", str(cache)], capsys)
+    # Without a cache no backend can be read: the rewrite mechanics are tested as
+    # for a package known to be plain setuptools.
+    argv = ["--cache-dir", str(cache)] + (
+        [] if (src / "cache").is_dir() else ["--assume-setuptools"]
+    )
+    code, out, err = run(argv, capsys)
     assert err == ""
     after = snapshot(project)
     changed = {name: data for name, data in after.items() if before.get(name) != data}
@@ -75,7 +81,7 @@ def test_golden(
     assert code == (1 if expected else 0)
 
     # Idempotent: a second run changes nothing and exits 0.
-    code, out, _ = run(["--cache-dir", str(cache)], capsys)
+    code, out, _ = run(argv, capsys)
     assert (code, snapshot(project)) == (0, after)
     assert "fix" not in out
 
@@ -170,14 +176,14 @@ def test_rewrite_adds_exactly_the_new_key(case: tuple[str, str]) -> None:
         path.write_text(text)
         env = {"UV_CACHE_DIR": str(Path(tmp) / "cache")}
         out = io.StringIO()
-        assert fix.fix(Path(tmp), env=env, out=out) == 1
+        assert fix.fix(Path(tmp), env=env, out=out, assume_setuptools=True) == 1
         new = path.read_text()
         assert tomlcompat.loads(new, path) == expected_data(text, pkg)
         # Every original line survives, except at most the one holding the edited value.
         old_lines, new_lines = text.splitlines(), new.splitlines()
         ops = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes()
         assert sum(i2 - i1 for tag, i1, i2, _, _ in ops if tag in ("delete", "replace")) <= 1, new
-        assert fix.fix(Path(tmp), env=env, out=out) == 0
+        assert fix.fix(Path(tmp), env=env, out=out, assume_setuptools=True) == 0
         assert path.read_text() == new
 
 
@@ -193,13 +199,27 @@ def test_check_reports_and_edits_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "pyproject.toml").write_text(PROJECT)
-    code, out, err = run(["--check", "--project", str(tmp_path)], capsys)
+    assume = ["--assume-setuptools", "--project", str(tmp_path)]
+    code, out, err = run(["--check", *assume], capsys)
     assert code == 1 and err == ""
     path = tmp_path / "pyproject.toml"
     assert f'would fix {path}: extpkg: add "--build-option" = ["build_ext", "--force"]' in out
     assert (tmp_path / "pyproject.toml").read_text() == PROJECT
-    assert run(["--project", str(tmp_path)], capsys)[0] == 1
-    assert run(["--check", "--project", str(tmp_path)], capsys)[:2] == (0, "")
+    assert run(assume, capsys)[0] == 1
+    assert run(["--check", *assume], capsys)[:2] == (0, "")
+
+
+def test_unknown_backend_is_reported_not_due(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 item 7: no source to read the backend from: a note, exit 0, no edit."""
+    (tmp_path / "pyproject.toml").write_text(PROJECT)
+    for argv in (["--check"], []):
+        code, out, err = run([*argv, "--project", str(tmp_path)], capsys)
+        assert (code, err) == (0, "")
+        assert out.startswith("note: extpkg: not counted: its build backend is unknown")
+        assert "envkey-hook run" in out and "fix" not in out.split("\n", 1)[1]
+    assert (tmp_path / "pyproject.toml").read_text() == PROJECT
 
 
 def test_nothing_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -287,7 +307,7 @@ def test_bad_input(
         data = content.encode() if isinstance(content, str) else content
         (tmp_path / name).write_bytes(data)
     before = snapshot(tmp_path)
-    code, out, err = run(["--project", str(tmp_path)], capsys)
+    code, out, err = run(["--assume-setuptools", "--project", str(tmp_path)], capsys)
     assert code == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1 and problem in err, err
     assert snapshot(tmp_path) == before
@@ -317,7 +337,7 @@ def test_keeps_mode_and_symlink(tmp_path: Path, capsys: pytest.CaptureFixture[st
     real.write_text(PROJECT)
     real.chmod(0o640)
     (tmp_path / "pyproject.toml").symlink_to("real.toml")
-    assert run(["--project", str(tmp_path)], capsys)[0] == 1
+    assert run(["--assume-setuptools", "--project", str(tmp_path)], capsys)[0] == 1
     assert (tmp_path / "pyproject.toml").is_symlink()
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
     assert "build_ext" in real.read_text()
@@ -339,7 +359,7 @@ def test_failed_write_leaves_original(
         "replace": (fix.os, "replace"),
     }[fail]
     monkeypatch.setattr(*target, boom)
-    code, _, err = run(["--project", str(tmp_path)], capsys)
+    code, _, err = run(["--assume-setuptools", "--project", str(tmp_path)], capsys)
     assert code == 2
     assert err == f"error: {tmp_path / 'pyproject.toml'}: cannot write: No space left on device\n"
     assert snapshot(tmp_path) == {"pyproject.toml": PROJECT.encode()}  # no temp file left
@@ -350,10 +370,11 @@ def test_self_check_refuses_a_wrong_rewrite(
 ) -> None:
     """Should tomlkit ever render more than the new key, nothing is written (exit 3 in cli)."""
     (tmp_path / "pyproject.toml").write_text(PROJECT)
-    real = fix.apply_edits
-    monkeypatch.setattr(fix, "apply_edits", lambda *a: real(*a).replace("rtlib", "rtlib2"))
+    real = fixedit.apply_edits
+    monkeypatch.setattr(fixedit, "apply_edits", lambda *a: real(*a).replace("rtlib", "rtlib2"))
     with pytest.raises(RuntimeError, match="nothing written"):
-        fix.fix(tmp_path, env={"UV_CACHE_DIR": str(tmp_path / "cache")}, out=io.StringIO())
+        env = {"UV_CACHE_DIR": str(tmp_path / "cache")}
+        fix.fix(tmp_path, env=env, out=io.StringIO(), assume_setuptools=True)
     assert snapshot(tmp_path) == {"pyproject.toml": PROJECT.encode()}
 
 
@@ -364,7 +385,7 @@ def test_read_only_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (tmp_path / "pyproject.toml").write_text(PROJECT)
     tmp_path.chmod(0o555)
     try:
-        code, _, err = run(["--project", str(tmp_path)], capsys)
+        code, _, err = run(["--assume-setuptools", "--project", str(tmp_path)], capsys)
     finally:
         tmp_path.chmod(0o755)
     assert code == 2 and "cannot write: Permission denied" in err
@@ -416,9 +437,9 @@ WRAPPER = '[build-system]\nrequires = ["{req}"]\nbuild-backend = "be"\nbackend-p
 def test_read_backend(pyproject: str | None, backend: str, tmp_path: Path) -> None:
     if pyproject is not None:
         (tmp_path / "pyproject.toml").write_text(pyproject)
-    found = fix.read_backend(tmp_path)
-    assert found is not None and found[0] == backend
-    assert fix.read_backend(tmp_path / "missing") is None
+    found = backend_mod.read_tree(tmp_path)
+    assert found is not None and found.name == backend
+    assert backend_mod.read_tree(tmp_path / "missing") is None
 
 
 def test_fixed_project_rebuilds_after_runtime_bump(
@@ -437,7 +458,9 @@ def test_fixed_project_rebuilds_after_runtime_bump(
     project.root.mkdir()
     project.pyproject.write_text(original)
 
-    code, out, _ = run(["--project", str(project.root)], capsys)
+    # Nothing in uv's cache yet: the backend is unknown; the user vouches for it.
+    assert run(["--check", "--project", str(project.root)], capsys)[0] == 0
+    code, out, _ = run(["--assume-setuptools", "--project", str(project.root)], capsys)
     assert code == 1 and 'extpkg: added "--build-option" = ["build_ext", "--force"]' in out
     assert project.pyproject.read_text().startswith(original)  # only appended to
 

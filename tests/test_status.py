@@ -78,6 +78,9 @@ def test_status_text_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert header.split()[:4] == ["package", "version", "envkey", "entries"]
     assert row.split()[:2] == ["extpkg", "0.1"]
     assert "present" in row and row.endswith("rtlib 1.0")
+    # The entry's source tree holds no pyproject.toml or setup.py: setuptools' legacy
+    # backend, as PEP 517 says.
+    assert row[header.index("backend") :].startswith("setuptools ")
     assert "doctor --fix" in out
 
 

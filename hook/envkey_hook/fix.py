@@ -1,38 +1,44 @@
 """`envkey-hook fix`: make uv force a clean compile of setuptools extensions.
 
 For every package with an extra build input (extra-build-dependencies,
-extra-build-variables) built by setuptools, add `"--build-option" = ["build_ext",
-"--force"]` (`"--global-option"` below setuptools 69.1.1) to
-`config-settings-package.<name>` in pyproject.toml or uv.toml. The file is edited
-with tomlkit: everything outside the edited value survives byte for byte.
+extra-build-variables) whose backend was read and is setuptools, add
+`"--build-option" = ["build_ext", "--force"]` (`"--global-option"` below
+setuptools 69.1.1) to `config-settings-package.<name>` in pyproject.toml or
+uv.toml; for torch's BuildExtension also `--build-temp build/temp.envkey-<hash>`,
+a directory per envkey, which ninja starts empty. The file is edited by `fixedit`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 # Heavier imports wait inside the functions: `cli` imports this module to build its parser.
+from envkey_hook import backend
 from envkey_hook.cachedir import resolve_cache_dir
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, EXIT_USAGE, InputError
+from envkey_hook.fixedit import CSP, Edit
 from envkey_hook.names import canonical_name
 
 if TYPE_CHECKING:
-    from tomlkit.container import Container
+    from envkey_hook.envkey import EnvKey
 
 BUILD_OPTION = "--build-option"
 GLOBAL_OPTION = "--global-option"
+OPTIONS = (BUILD_OPTION, GLOBAL_OPTION)
+# A build-temp directory per envkey, under build/ where the purge looks (`temp*`).
+BUILD_TEMP_PREFIX = "build/temp.envkey-"
+# The envkey inputs fix itself writes: left out of the directory's name.
+_OWN_INPUTS = tuple(f"config-settings {opt}" for opt in OPTIONS)
 FORCE = ("build_ext", "--force")
 # setuptools appends `--build-option` after `bdist_wheel --dist-dir X` from 69.1.1
 # on; 69.0.0-69.1.0 fail with `option --dist-dir not recognized`.
 MIN_BUILD_OPTION = "69.1.1"
-CSP = "config-settings-package"
 # pre-commit sets these only in the post-checkout, post-merge and post-rewrite
 # stages, where a hook must not edit tracked files.
 POST_STAGES = {
@@ -93,6 +99,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--check", action="store_true", help="edit nothing; exit 1 if a rewrite is due")
     p.add_argument(
+        "--assume-setuptools",
+        action="store_true",
+        help="treat a package whose build backend is unknown (no source in uv's cache yet) "
+        "as plain setuptools",
+    )
+    p.add_argument(
         "--cache-dir", metavar="DIR", help="uv cache directory, to look up build backends"
     )
 
@@ -108,7 +120,13 @@ def run_fix(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        return fix(args.project, check=args.check, cache_dir=args.cache_dir, env=os.environ)
+        return fix(
+            args.project,
+            check=args.check,
+            cache_dir=args.cache_dir,
+            env=os.environ,
+            assume_setuptools=args.assume_setuptools,
+        )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -121,6 +139,7 @@ def fix(
     cache_dir: str | None = None,
     env: Mapping[str, str],
     out: TextIO | None = None,
+    assume_setuptools: bool = False,
 ) -> int:
     """Rewrite the project's uv settings (or with `check`, only report); the exit code."""
     out = out or sys.stdout
@@ -134,7 +153,8 @@ def fix(
     settings: Mapping[str, Any] = data
     for key in uv_path:
         settings = _table(settings.get(key), ".".join(uv_path), path)
-    ctx = Context(project, settings, str(path))
+    ctx = Context(project, settings, str(path), cache_arg=cache_dir, env=env)
+    ctx.assume_setuptools = assume_setuptools
     pyproject = data if not uv_toml else _pyproject_data(project)
     deps = _table(pyproject.get("project"), "project", path).get("dependencies", [])
     ctx.project_requires = _requirements(deps, "project.dependencies", project / "pyproject.toml")
@@ -152,10 +172,12 @@ def fix(
         print(f"note: {note}", file=out)
     if not edits:
         return EXIT_OK
-    new_text = apply_edits(text, uv_path, edits)
-    _verify(new_text, data, uv_path, edits, path)
+    from envkey_hook import fixedit
+
+    new_text = fixedit.apply_edits(text, uv_path, edits)
+    fixedit.verify(new_text, data, uv_path, edits, path)
     for e in edits:
-        done = _describe(e, settings, check)
+        done = e.describe(settings, check)
         print(f"{'would fix' if check else 'fixed'} {path}: {e.package}: {done}", file=out)
     if not check:
         try:
@@ -228,15 +250,6 @@ def _requirements(value: object, where: str, path: object) -> list[str]:
 # --- deciding ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Edit:
-    """Make `config-settings-package.<package>.<option>` force a clean build_ext."""
-
-    package: str  # the key as spelled in the file (existing), or as to be written
-    option: str  # BUILD_OPTION or GLOBAL_OPTION
-    existing: bool = False  # the package already has a table in config-settings-package
-
-
 @dataclass
 class Context:
     """What decides how packages are built: the project's settings, lock and uv's cache."""
@@ -247,6 +260,20 @@ class Context:
     lock: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     project_requires: list[str] = field(default_factory=list)
     cache: Path | None = None
+    cache_arg: str | None = None  # --cache-dir as given
+    env: Mapping[str, str] = field(default_factory=dict)
+    assume_setuptools: bool = False  # treat an unknown backend as plain setuptools
+    _envkeys: dict[str, EnvKey] | None = None
+
+    def envkey(self, name: str) -> EnvKey | None:
+        """The package's envkey for the project's interpreter; None without a lock entry."""
+        if self._envkeys is None:
+            self._envkeys = {}
+            if (self.project / "uv.lock").is_file():
+                from envkey_hook import current
+
+                self._envkeys = current.load(self.project, self.cache_arg, self.env).envkeys
+        return self._envkeys.get(canonical_name(name))
 
 
 def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
@@ -263,7 +290,7 @@ def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
     for norm, spelling in sorted(names.items()):
         existing = next((k for k in csp if canonical_name(k) == norm), None)
         own = _table(csp.get(existing) if existing else None, f"{CSP}.{existing}", where)
-        for opt in (BUILD_OPTION, GLOBAL_OPTION):
+        for opt in OPTIONS:
             value = own.get(opt, "")
             if not isinstance(value, str) and not (
                 isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -271,44 +298,134 @@ def plan(ctx: Context) -> tuple[list[Edit], list[str]]:
                 raise InputError(
                     where, f'{CSP}.{existing}."{opt}": expected a string or a list of strings'
                 )
-        forced = [opt for opt in (BUILD_OPTION, GLOBAL_OPTION) if _is_forced(own.get(opt))]
+        own_forced = [opt for opt in OPTIONS if _is_forced(own.get(opt))]
         # uv concatenates config-settings with the package's own values.
-        forced += [k for k, v in general.items() if _is_forced(v)]
-        if forced:
-            if forced == [BUILD_OPTION] and decide(spelling, ctx)[0] == GLOBAL_OPTION:
-                notes.append(
-                    f'{spelling}: "{BUILD_OPTION}" needs setuptools >= {MIN_BUILD_OPTION}; '
-                    f'use "{GLOBAL_OPTION}" with older ones'
-                )
+        forced = own_forced + [k for k, v in general.items() if _is_forced(v)]
+        choice = decide(spelling, ctx)
+        if forced and forced == [BUILD_OPTION] and choice.option == GLOBAL_OPTION:
+            notes.append(
+                f'{spelling}: "{BUILD_OPTION}" needs setuptools >= {MIN_BUILD_OPTION}; '
+                f'use "{GLOBAL_OPTION}" with older ones'
+            )
+        if choice.option is None or (forced and choice.backend != backend.BUILD_EXTENSION):
+            notes += [f"{spelling}: {w}" for w in choice.notes] if not forced else []
             continue
-        option, why = decide(spelling, ctx)
+        notes += [f"{spelling}: {w}" for w in choice.notes]
+        package = existing or spelling
+        if choice.backend != backend.BUILD_EXTENSION:
+            edits.append(Edit(package, choice.option, FORCE, existing is not None))
+            continue
+        option = own_forced[0] if own_forced else choice.option
+        more, why = _build_temp_edits(
+            spelling, package, existing is not None, own, forced, option, ctx
+        )
+        edits += more
         notes += [f"{spelling}: {w}" for w in why]
-        if option is not None:
-            edits.append(Edit(existing or spelling, option, existing is not None))
     return edits, notes
 
 
-def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
+class Choice(NamedTuple):
+    """How to force a clean compile of one package."""
+
+    option: str | None  # BUILD_OPTION or GLOBAL_OPTION; None: leave it alone (not due)
+    notes: list[str]
+    backend: str  # backend.SETUPTOOLS, backend.BUILD_EXTENSION, ...
+
+
+def _build_temp_edits(
+    name: str,
+    package: str,
+    existing: bool,
+    own: Mapping[str, Any],
+    forced: list[str],
+    option: str,
+    ctx: Context,
+) -> tuple[list[Edit], list[str]]:
+    """For a BuildExtension package: `--force`, and a build-temp directory named
+    after its envkey, so that ninja starts every build configuration afresh."""
+    key = ctx.envkey(name)
+    if key is None:
+        return [], [
+            "not counted: no envkey for it here (not built from source for this interpreter "
+            "in uv.lock; run `uv lock` first); `envkey-hook run` purges its stale build state"
+        ]
+    want = build_temp_dir(key)
+    found = _find_build_temp(own)
+    edits = []
+    if found is not None and found[2] != want:
+        edits.append(Edit(package, found[0], (want,), existing, at=found[1]))
+    tokens: tuple[str, ...] = () if forced else FORCE
+    if found is None:
+        tokens += ("--build-temp", want) if tokens else ("build_ext", "--build-temp", want)
+    if tokens:
+        edits.append(Edit(package, found[0] if found else option, tokens, existing))
+    why = [
+        "builds with torch's BuildExtension: ninja ignores --force and keeps objects whose "
+        "headers carry older mtimes, so each envkey gets its own build-temp directory; run "
+        "`envkey-hook fix` again whenever its build inputs move, before `uv sync` (the "
+        "envkey-hook-fix pre-commit hook does it at commit time)"
+    ]
+    return edits, why if edits else []
+
+
+def build_temp_dir(key: EnvKey) -> str:
+    """The build-temp directory for one envkey, relative to the source tree. It leaves
+    out the options fix itself writes: the name must not depend on itself."""
+    import hashlib
+    import json
+
+    inputs = [list(p) for p in key.inputs if p[0] not in _OWN_INPUTS]
+    digest = hashlib.sha256(json.dumps([key.package, inputs]).encode()).hexdigest()[:16]
+    return BUILD_TEMP_PREFIX + digest
+
+
+def _find_build_temp(own: Mapping[str, Any]) -> tuple[str, int, str] | None:
+    """(option, index, value) of a build-temp directory fix wrote earlier."""
+    for opt in OPTIONS:
+        value = own.get(opt)
+        if not isinstance(value, list):
+            continue
+        for i, token in enumerate(value):
+            if i and value[i - 1] == "--build-temp" and token.startswith(BUILD_TEMP_PREFIX):
+                return opt, i, token
+    return None
+
+
+def decide(name: str, ctx: Context) -> Choice:
     """The option that forces a clean compile of `name` (None: leave it alone), and why."""
     from packaging.version import InvalidVersion, Version
 
     entries = ctx.lock.get(canonical_name(name), [])
     if entries and all("sdist" not in e and "wheels" in e for e in entries):
-        return None, ["left alone: uv.lock has only wheels for it, nothing is built"]
-    trees = _source_trees(canonical_name(name), entries, ctx)
-    found = [b for b in map(read_backend, trees) if b]
-    backends = {b[0] for b in found}
-    if found and "setuptools" not in backends:
-        return None, [
-            f"left alone: its build backend {', '.join(sorted(backends))} is not setuptools; "
-            "only a purge helps (envkey-hook run)"
-        ]
-    notes = [] if found else ["backend unknown (not in cache yet); assuming setuptools"]
-    if any(_uses_build_extension(t) for t in trees):
-        notes.append(
-            "builds with torch's BuildExtension: with ninja it ignores --force, "
-            "so keep `envkey-hook run` for it"
+        return Choice(
+            None, ["left alone: uv.lock has only wheels for it, nothing is built"], backend.UNKNOWN
         )
+    found = backend.detect(_source_trees(canonical_name(name), entries, ctx))
+    if found.name == backend.UNKNOWN and not ctx.assume_setuptools:
+        return Choice(
+            None,
+            [
+                "not counted: its build backend is unknown (no source in uv's cache yet: "
+                "`uv sync` first, or --assume-setuptools); meanwhile "
+                "`envkey-hook run` purges its stale build state"
+            ],
+            backend.UNKNOWN,
+        )
+    if found.name != backend.UNKNOWN and not found.setuptools:
+        return Choice(
+            None,
+            [
+                f"left alone: its build backend {found.name} is not setuptools; "
+                "only a purge helps (envkey-hook run)"
+            ],
+            found.name,
+        )
+    kind = backend.SETUPTOOLS if found.name == backend.UNKNOWN else found.name
+    notes = (
+        ["backend unknown (not in uv's cache yet); --assume-setuptools: plain setuptools"]
+        if found.name == backend.UNKNOWN
+        else []
+    )
     s, where = ctx.settings, ctx.settings_file
     no_isolation = s.get("no-build-isolation") is True or canonical_name(name) in {
         canonical_name(p)
@@ -326,8 +443,10 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
                 continue
         if locked:
             if min(locked) >= Version(MIN_BUILD_OPTION):
-                return BUILD_OPTION, notes
-            return GLOBAL_OPTION, [*notes, _old_note(f"setuptools {min(locked)} (uv.lock)")]
+                return Choice(BUILD_OPTION, notes, kind)
+            return Choice(
+                GLOBAL_OPTION, [*notes, _old_note(f"setuptools {min(locked)} (uv.lock)")], kind
+            )
         # Not locked yet: uv will pick the newest that the project allows.
         reqs, limits = ctx.project_requires, "project dependencies"
     else:
@@ -341,12 +460,26 @@ def decide(name: str, ctx: Context) -> tuple[str | None, list[str]]:
         ).items():
             if canonical_name(key) == canonical_name(name):
                 reqs += _requirements(value, f"extra-build-dependencies.{key}", where)
-        reqs += [r for b in found if b[0] == "setuptools" for r in b[1]]
+        reqs += list(found.requires)
         limits = "build requirements and constraints"
     specs = _setuptools_specs(reqs, where)
     if allows_build_option(specs):
-        return BUILD_OPTION, notes
-    return GLOBAL_OPTION, [*notes, _old_note(f"setuptools {','.join(specs)} ({limits})")]
+        return Choice(BUILD_OPTION, notes, kind)
+    return Choice(
+        GLOBAL_OPTION, [*notes, _old_note(f"setuptools {','.join(specs)} ({limits})")], kind
+    )
+
+
+def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> list[Path]:
+    """Where the package's source is, from its uv.lock entries."""
+    locked = []
+    for entry in entries:
+        source = entry.get("source")
+        items = source.items() if isinstance(source, Mapping) else ()
+        kind, value = next(((k, v) for k, v in items if isinstance(v, str)), ("", ""))
+        version = entry.get("version")
+        locked.append((kind, value, version if isinstance(version, str) else None))
+    return backend.source_trees(name, locked, ctx.project, ctx.cache)
 
 
 def _old_note(setuptools: str) -> str:
@@ -405,196 +538,3 @@ def _is_forced(value: object) -> bool:
             if opt in ("--force", "-f"):
                 return True
     return False
-
-
-def read_backend(tree: Path) -> tuple[str, list[str]] | None:
-    """(build backend, build requirements) of a source tree; None when it is not there."""
-    from envkey_hook import tomlcompat
-
-    pyproject = tree / "pyproject.toml"
-    try:
-        data = tomlcompat.loads(pyproject.read_bytes(), pyproject)
-    except FileNotFoundError:
-        # PEP 517: a tree without pyproject.toml is built by setuptools' legacy backend.
-        return ("setuptools", []) if tree.is_dir() else None
-    except (OSError, InputError):
-        return None
-    system = data.get("build-system")
-    if not isinstance(system, Mapping):
-        return ("setuptools", [])
-    requires = [r for r in system.get("requires", []) if isinstance(r, str)]
-    backend = system.get("build-backend")
-    if not isinstance(backend, str):
-        return ("setuptools", requires)
-    # An in-tree backend (backend-path) that requires setuptools is a wrapper of it.
-    wrapper = "backend-path" in system and any(
-        canonical_name(re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0]) == "setuptools"
-        for r in requires
-    )
-    return ("setuptools" if backend.startswith("setuptools") or wrapper else backend), requires
-
-
-def _uses_build_extension(tree: Path) -> bool:
-    try:
-        return "BuildExtension" in (tree / "setup.py").read_text(errors="replace")
-    except OSError:
-        return False
-
-
-def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> list[Path]:
-    """Where the package's source is: local directories, git checkouts, uv's sdist cache."""
-    trees: list[Path] = []
-    versions = []
-    for entry in entries:
-        source = entry.get("source")
-        source = source if isinstance(source, Mapping) else {}
-        trees += [
-            ctx.project / source[k]
-            for k in ("directory", "editable")
-            if isinstance(source.get(k), str)
-        ]
-        git = source.get("git")
-        if isinstance(git, str) and "#" in git and ctx.cache is not None:
-            url, sha = git.rsplit("#", 1)
-            sub = re.search(r"[?&]subdirectory=([^&#]+)", url)
-            for checkout in sorted(ctx.cache.glob(f"git-v*/checkouts/*/{sha[:7]}*")):
-                trees.append(checkout / sub.group(1) if sub else checkout)
-        if isinstance(entry.get("version"), str):
-            versions.append(entry["version"])
-    if ctx.cache is None:
-        return trees
-    # Prefer the locked versions' trees; any version tells the backend as well as none.
-    for version in [*versions, "*"]:
-        found = [
-            p
-            for pattern in (
-                f"sdists-v*/pypi/{name}/{version}/*/src",
-                f"sdists-v*/index/*/{name}/{version}/*/src",
-            )
-            for p in sorted(ctx.cache.glob(pattern))
-        ]
-        if found:
-            return trees + found
-    return trees
-
-
-# --- rewriting ---------------------------------------------------------------------
-
-
-def _describe(e: Edit, settings: Mapping[str, Any], future: bool) -> str:
-    own = _table(settings.get(CSP), CSP, "").get(e.package) if e.existing else None
-    if isinstance(own, Mapping) and e.option in own:
-        return f'{"append" if future else "appended"} "build_ext", "--force" to "{e.option}"'
-    return f'{"add" if future else "added"} "{e.option}" = ["build_ext", "--force"]'
-
-
-def apply_edits(text: str, uv_path: tuple[str, ...], edits: list[Edit]) -> str:
-    """`text` with the edits made by tomlkit, keeping everything else as it was."""
-    import tomlkit
-
-    doc = tomlkit.parse(text)
-    root = list(uv_path)
-    force = '["build_ext", "--force"]'
-    if CSP not in _node(doc, root):  # then no package has settings yet: one new table
-        entries = ", ".join(f'{_key(e.package)} = {{ "{e.option}" = {force} }}' for e in edits)
-        _add(doc, root, CSP, f"{{ {entries} }}")
-        edits = []
-    for e in edits:
-        if not e.existing:
-            _add(doc, [*root, CSP], e.package, f'{{ "{e.option}" = {force} }}')
-        elif e.option not in _node(doc, [*root, CSP, e.package]):
-            _add(doc, [*root, CSP, e.package], e.option, force)
-        else:
-            path = [*root, CSP, e.package, e.option]
-            old = _node(doc, path)
-            if isinstance(old, list):
-                old.extend(FORCE)
-            else:  # a string: becomes the first element
-                _node(doc, path[:-1])[e.option] = _value(f"[{old.as_string()}, {force[1:]}")
-    new = doc.as_string()
-    while new.endswith("\n\n") and not text.endswith("\n\n"):
-        new = new[:-1]  # the blank line after a new table that ended up last
-    if "\r\n" in text and "\n" not in text.replace("\r\n", ""):
-        new = re.sub(r"(?<!\r)\n", "\r\n", new)  # tomlkit writes "\n" for new lines
-    return new
-
-
-def _node(doc: Container, path: list[str]) -> Any:
-    node: Any = doc
-    for key in path:
-        node = node[key]
-    return node
-
-
-def _key(name: str) -> str:
-    """A key as TOML text: bare when possible."""
-    return (
-        name if re.fullmatch(r"[A-Za-z0-9_-]+", name) and not name.startswith("--") else f'"{name}"'
-    )
-
-
-def _value(text: str) -> Any:
-    """A tomlkit item from TOML text, with the trivia a parsed line has."""
-    import tomlkit
-
-    return tomlkit.parse(f"v = {text}\n").item("v")
-
-
-def _add(doc: Container, path: list[str], key: str, value_text: str) -> None:
-    """Add `key = value_text` to the table at `path`, in the style of that table."""
-    import tomlkit
-    from tomlkit.items import InlineTable, Key, SingleKey, Table
-
-    parent: Any = _node(doc, path[:-1]) if path else None
-    node = _node(doc, path)
-    if isinstance(node, InlineTable):
-        # tomlkit's own insertion loses the spacing before `}`: rebuild the text.
-        inner = node.as_string()[1:-1]
-        body = inner.rstrip()
-        entry = f"{_key(key)} = {value_text}"
-        text = f"{{{body}, {entry}{inner[len(body) :]}}}" if body.strip() else f"{{ {entry} }}"
-        parent[path[-1]] = _value(text)
-        return
-    value = _value(value_text)
-    # A super table (no header of its own) holds either dotted keys (`a.b = 1`
-    # lines under a parent header: add one more) or only `[a.b]` sub-tables.
-    super_table = isinstance(node, Table) and node.is_super_table()
-    dotted = super_table and any(k and k.is_dotted() for k, _ in node.value.body)
-    header_only = super_table and not dotted
-    if isinstance(value, InlineTable) and not dotted and (header_only or key == CSP):
-        # A new `[...]` table: a key-value here would land under the previous header.
-        table = tomlkit.table()
-        for k, v in value.value.body:
-            if isinstance(k, Key):
-                table.add(k, _value(v.as_string()))  # re-parsed: ends its line
-        table.add(tomlkit.nl())  # a blank line before whatever follows
-        node[SingleKey(key)] = table
-        return
-    node[_quoted(key) if key.startswith("--") else SingleKey(key)] = value
-
-
-def _quoted(key: str) -> Any:
-    from tomlkit.items import KeyType, SingleKey
-
-    return SingleKey(key, KeyType.Basic)
-
-
-def _verify(
-    new_text: str, data: dict[str, Any], uv_path: tuple[str, ...], edits: list[Edit], path: Path
-) -> None:
-    """Refuse to write unless the new text parses to the old data plus exactly the edits."""
-    import copy
-
-    from envkey_hook import tomlcompat
-
-    expected = copy.deepcopy(data)
-    for e in edits:
-        node = expected
-        for key in (*uv_path, CSP, e.package):
-            node = node.setdefault(key, {})
-        old = node.get(e.option)
-        node[e.option] = ([old] if isinstance(old, str) else list(old or [])) + list(FORCE)
-    if tomlcompat.loads(new_text, path) != expected:
-        raise RuntimeError(
-            f"{path}: the rewrite would change more than the new settings; nothing written"
-        )

@@ -89,7 +89,7 @@ def run_key(args: argparse.Namespace) -> int:
 
 def collect(project: Path, cache_dir: str | None = None) -> dict[str, Any]:
     """The `status --json` document."""
-    from envkey_hook import current, purge, state
+    from envkey_hook import backend, current, purge, state
     from envkey_hook.cache import find_entries
 
     cur = current.load(project, cache_dir)
@@ -105,9 +105,14 @@ def collect(project: Path, cache_dir: str | None = None) -> dict[str, Any]:
             since = "new"
         else:
             since = "same" if recorded[target.name].inputs == key.inputs else "changed"
+        locked = [
+            (p.source_kind, p.source_value, p.version) for p in cur.state.lock.by_name(target.name)
+        ]
+        trees = backend.source_trees(target.name, locked, cur.project, cur.cache)
         packages.append(
             {
                 "package": target.name,
+                "backend": backend.detect(trees).name,
                 "envkey": envkey_digest(key),
                 "inputs": key.as_dict(),
                 "entries": [str(e.path) for e in entries],
@@ -155,6 +160,7 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
             "build state",
             "polluted",
             "recorded",
+            "backend",
             "build inputs",
         ]
     ]
@@ -168,6 +174,7 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
                 "present" if p["build_state"] else "-",
                 str(len(p["polluted_slots"])) if p["polluted_slots"] else "-",
                 p["recorded"] or "-",
+                p["backend"],
                 _inputs_text(p["inputs"]),
             ]
         )
