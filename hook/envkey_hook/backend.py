@@ -168,3 +168,30 @@ def source_trees(
 def detect(trees: Iterable[Path]) -> Backend:
     """The backend of a package from its source trees."""
     return combine(b for b in map(read_tree, trees) if b is not None)
+
+
+def fetch_sdist(url: str, hash_: str | None, timeout: float = 60.0) -> Backend | None:
+    """Download an sdist (the registry's, as uv.lock names it), check its hash, read its
+    backend; None when it cannot be had or does not match."""
+    import hashlib
+    import tempfile
+    import urllib.request
+
+    if not url.startswith(("https://", "http://", "file://")):
+        return None
+    algo, _, want = (hash_ or "").partition(":")
+    digest = hashlib.new(algo) if want and algo in hashlib.algorithms_available else None
+    with tempfile.TemporaryDirectory(prefix="envkey-hook-sdist-") as tmp:
+        path = Path(tmp) / (url.rsplit("/", 1)[-1].split("#")[0] or "sdist")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(path, "wb") as out:
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
+        except (OSError, ValueError):
+            return None
+        if digest is not None and digest.hexdigest() != want:
+            return None
+        found = read_sdist(path)
+        return found._replace(where=url) if found is not None else None

@@ -50,7 +50,8 @@ POST_STAGES = {
 DESCRIPTION = """\
 The permanent fix for stale native-extension builds. For every package with an
 extra build input (extra-build-dependencies, match-runtime, extra-build-variables)
-whose build backend is setuptools, add to [tool.uv.config-settings-package] (to
+whose build backend was read from its source (uv's cache, git checkout, local
+directory) and is setuptools, add to [tool.uv.config-settings-package] (to
 uv.toml instead, when the project has one):
 
     <package> = { "--build-option" = ["build_ext", "--force"] }
@@ -59,13 +60,18 @@ so that setuptools recompiles on every build instead of repackaging the objects 
 earlier build configuration left in uv's shared source tree. "--global-option" is
 used when the setuptools that builds the package is older than 69.1.1 (it works,
 but compiles 2-3 times). Existing settings are merged, never duplicated; comments
-and layout of the file are kept. Packages built by another backend are left alone.
+and layout of the file are kept.
 
-Prefer this for plain setuptools extensions: a forced build recompiles every
-time, which is cheap for small extensions. It does not help torch's
-BuildExtension with ninja (ninja ignores --force and keeps objects whose headers
-carry old mtimes) nor scikit-build-core/meson-python with a persistent build
-dir: for those only a purge helps (envkey-hook run).
+torch's BuildExtension (flash-attn, xformers, ...) compiles through ninja, which
+ignores --force and keeps objects whose headers carry older mtimes: for it, fix
+also adds "--build-temp", "build/temp.envkey-<hash>", a directory per envkey. Run
+fix again whenever its build inputs move, before `uv sync` (the envkey-hook-fix
+pre-commit hook does it at commit time), and keep the purge hook too.
+
+Packages built by another backend (scikit-build-core, meson-python with a
+persistent build dir) and packages whose backend is unknown (nothing in uv's
+cache yet; --assume-setuptools vouches for setuptools) are reported, not counted
+as due: for those only a purge helps (envkey-hook run).
 """
 
 EPILOG = """\
@@ -105,6 +111,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "as plain setuptools",
     )
     p.add_argument(
+        "--fetch-sdists",
+        action="store_true",
+        help="for a package whose build backend is unknown, download its sdist from the URL "
+        "uv.lock gives (hash checked) and read the backend from it",
+    )
+    p.add_argument(
         "--cache-dir", metavar="DIR", help="uv cache directory, to look up build backends"
     )
 
@@ -126,6 +138,7 @@ def run_fix(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             env=os.environ,
             assume_setuptools=args.assume_setuptools,
+            fetch_sdists=args.fetch_sdists,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -140,6 +153,7 @@ def fix(
     env: Mapping[str, str],
     out: TextIO | None = None,
     assume_setuptools: bool = False,
+    fetch_sdists: bool = False,
 ) -> int:
     """Rewrite the project's uv settings (or with `check`, only report); the exit code."""
     out = out or sys.stdout
@@ -155,6 +169,7 @@ def fix(
         settings = _table(settings.get(key), ".".join(uv_path), path)
     ctx = Context(project, settings, str(path), cache_arg=cache_dir, env=env)
     ctx.assume_setuptools = assume_setuptools
+    ctx.fetch_sdists = fetch_sdists
     pyproject = data if not uv_toml else _pyproject_data(project)
     deps = _table(pyproject.get("project"), "project", path).get("dependencies", [])
     ctx.project_requires = _requirements(deps, "project.dependencies", project / "pyproject.toml")
@@ -263,6 +278,7 @@ class Context:
     cache_arg: str | None = None  # --cache-dir as given
     env: Mapping[str, str] = field(default_factory=dict)
     assume_setuptools: bool = False  # treat an unknown backend as plain setuptools
+    fetch_sdists: bool = False  # read unknown backends from the locked sdists' URLs
     _envkeys: dict[str, EnvKey] | None = None
 
     def envkey(self, name: str) -> EnvKey | None:
@@ -401,6 +417,8 @@ def decide(name: str, ctx: Context) -> Choice:
             None, ["left alone: uv.lock has only wheels for it, nothing is built"], backend.UNKNOWN
         )
     found = backend.detect(_source_trees(canonical_name(name), entries, ctx))
+    if found.name == backend.UNKNOWN and ctx.fetch_sdists:
+        found = backend.combine(_fetched(entries))
     if found.name == backend.UNKNOWN and not ctx.assume_setuptools:
         return Choice(
             None,
@@ -468,6 +486,19 @@ def decide(name: str, ctx: Context) -> Choice:
     return Choice(
         GLOBAL_OPTION, [*notes, _old_note(f"setuptools {','.join(specs)} ({limits})")], kind
     )
+
+
+def _fetched(entries: list[Mapping[str, Any]]) -> list[backend.Backend]:
+    """The backends of the locked sdists, downloaded from where uv.lock says."""
+    found = []
+    for entry in entries:
+        sdist = entry.get("sdist")
+        if isinstance(sdist, Mapping) and isinstance(sdist.get("url"), str):
+            h = sdist.get("hash")
+            b = backend.fetch_sdist(sdist["url"], h if isinstance(h, str) else None)
+            if b is not None:
+                found.append(b)
+    return found
 
 
 def _source_trees(name: str, entries: list[Mapping[str, Any]], ctx: Context) -> list[Path]:
