@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from envkey_hook.envinputs import DEFAULT_WATCH_ENV
 from envkey_hook.errors import InputError
 
 # Runtimes whose headers or ABI native extensions are commonly compiled against.
@@ -30,9 +31,26 @@ class Config(NamedTuple):
     clean_local_sources: bool = True
     strict: bool = False
     lockfiles: tuple[str, ...] = ()
+    # Environment inputs (envinputs.py): variables whose values count as build inputs of
+    # native packages, whether the compilers and the CUDA toolkit are probed, and
+    # packages to treat as CUDA users whatever their sources say.
+    watch_env: tuple[str, ...] = DEFAULT_WATCH_ENV
+    probe_toolchain: bool = True
+    cuda_packages: tuple[str, ...] = ()
 
 
-_KEYS = ("watch", "extend-watch", "purge", "clean-local-sources", "strict", "lockfiles")
+_KEYS = (
+    "watch",
+    "extend-watch",
+    "purge",
+    "clean-local-sources",
+    "strict",
+    "lockfiles",
+    "watch-env",
+    "extend-watch-env",
+    "probe-toolchain",
+    "cuda-packages",
+)
 
 
 def _names(path: str, key: str, value: Any) -> list[str]:
@@ -40,7 +58,15 @@ def _names(path: str, key: str, value: Any) -> list[str]:
         raise InputError(path, f"[tool.envkey-hook] {key}: expected a list of strings")
     from envkey_hook.names import canonical_name
 
-    return [canonical_name(v) if key.endswith("watch") else v for v in value]
+    return [canonical_name(v) if key.endswith(("watch", "packages")) else v for v in value]
+
+
+def _variables(path: str, key: str, value: Any) -> list[str]:
+    names = _names(path, key, value)
+    for name in names:
+        if not name or "=" in name or any(c.isspace() for c in name):
+            raise InputError(path, f"[tool.envkey-hook] {key}: {name!r} is not a variable name")
+    return names
 
 
 def _bool(path: str, key: str, value: Any) -> bool:
@@ -63,6 +89,16 @@ def parse_config(pyproject: Mapping[str, Any], path: str) -> Config:
     watch += [
         n for n in _names(path, "extend-watch", table.get("extend-watch", [])) if n not in watch
     ]
+    watch_env = (
+        _variables(path, "watch-env", table["watch-env"])
+        if "watch-env" in table
+        else list(DEFAULT_WATCH_ENV)
+    )
+    watch_env += [
+        n
+        for n in _variables(path, "extend-watch-env", table.get("extend-watch-env", []))
+        if n not in watch_env
+    ]
     purge = table.get("purge")
     if purge is not None and purge not in PURGE_POLICIES:
         raise InputError(
@@ -77,4 +113,7 @@ def parse_config(pyproject: Mapping[str, Any], path: str) -> Config:
         ),
         strict=_bool(path, "strict", table.get("strict", False)),
         lockfiles=tuple(_names(path, "lockfiles", table.get("lockfiles", []))),
+        watch_env=tuple(watch_env),
+        probe_toolchain=_bool(path, "probe-toolchain", table.get("probe-toolchain", True)),
+        cuda_packages=tuple(_names(path, "cuda-packages", table.get("cuda-packages", []))),
     )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
-from envkey_hook import __version__
+from envkey_hook import __version__, envinputs
+from envkey_hook.fileid import path_hash, stat_sig
 
 HEADER = f"envkey-hook-noop 1 {__version__}"
 # Everything in the environment that changes which files uv's settings come from, or
@@ -94,6 +95,8 @@ def _unchanged(project: str) -> bool:
     top = header(path, root)
     if lines is None or lines[: len(top)] != top or lines[-1] != "end":
         return False
+    if not envinputs.seen_holds(gitdir, path, os.environ):
+        return False  # a build variable, compiler or CUDA toolkit may have moved
     head = head_commit(gitdir)
     if head is not None and lines_match(lines, head):
         return True
@@ -130,10 +133,7 @@ def git_dir(root: str) -> str | None:
 
 def record_path(gitdir: str, project: str) -> str:
     """One record per project and worktree, named by a hash of the project's path."""
-    h = 0xCBF29CE484222325  # FNV-1a, 64 bits: no hashlib import on this path
-    for byte in os.fsencode(project):
-        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return os.path.join(gitdir, "envkey-hook", f"noop-{h:016x}")
+    return os.path.join(gitdir, "envkey-hook", f"noop-{path_hash(project)}")
 
 
 def header(project: str, root: str) -> list[str]:
@@ -162,17 +162,6 @@ def lines_match(lines: list[str], head: str) -> bool:
             if stat_sig(path) != sig:
                 return False
     return heads == 1
-
-
-def stat_sig(path: str) -> str:
-    """`size:mtime_ns:ctime_ns:inode`, or `-` when absent; `?` for anything not a file."""
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return "-"
-    if (st.st_mode & 0o170000) != 0o100000:  # S_IFREG, without importing stat
-        return "?"
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 def head_commit(gitdir: str) -> str | None:

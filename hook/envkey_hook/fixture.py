@@ -69,7 +69,27 @@ static PyObject *tag(PyObject *self, PyObject *args) {
 #endif
 }
 
+/* Values the build environment gave: a macro from CFLAGS (-DEXT_CFLAG=x) and one a
+   compiler wrapper script adds (-DEXT_COMPILER=x). */
+static PyObject *cflag(PyObject *self, PyObject *args) {
+#ifdef EXT_CFLAG
+    return PyUnicode_FromString(EXT_STR(EXT_CFLAG));
+#else
+    return PyUnicode_FromString("none");
+#endif
+}
+
+static PyObject *compiler(PyObject *self, PyObject *args) {
+#ifdef EXT_COMPILER
+    return PyUnicode_FromString(EXT_STR(EXT_COMPILER));
+#else
+    return PyUnicode_FromString("none");
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"cflag", cflag, METH_NOARGS, "EXT_CFLAG from CFLAGS at compile time."},
+    {"compiler", compiler, METH_NOARGS, "EXT_COMPILER from a compiler wrapper."},
     {"built_against", built_against, METH_NOARGS, "Runtime version compiled against."},
     {"flavor", flavor, METH_NOARGS, "EXT_FLAVOR seen at compile time."},
     {"runtime_variant", runtime_variant, METH_NOARGS, "Runtime header variant."},
@@ -98,7 +118,7 @@ packages = ["extpkg"]
 
 _EXT_INIT = """\
 from extpkg import _ext
-from extpkg._ext import built_against, flavor, runtime_variant
+from extpkg._ext import built_against, cflag, compiler, flavor, runtime_variant
 
 
 def tag():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from envkey_hook import fastpath
+from envkey_hook.fileid import stat_sig
 
 if TYPE_CHECKING:
     from envkey_hook.run import Outcome
@@ -63,17 +64,20 @@ def _snapshot(project: str) -> Snapshot | None:
     )
     if any("\n" in line for line in [*top, *paths]):
         return None  # the record holds one item a line
-    files = [(p, fastpath.stat_sig(p)) for p in paths]
-    own = [(p, fastpath.stat_sig(p)) for p in own_files(path, root)]
+    files = [(p, stat_sig(p)) for p in paths]
+    own = [(p, stat_sig(p)) for p in own_files(path, root)]
     return Snapshot(path, root, gitdir, taken, top, head, rels, files, own)
 
 
 def own_files(project: str, root: str) -> list[str]:
-    """The recorded envkeys `run` compares with as well (state.py), and rewrites."""
-    from envkey_hook import state
+    """The recorded envkeys `run` compares with as well (state.py), and rewrites, and the
+    fingerprint of the environment they were observed in (envinputs.py)."""
+    from envkey_hook import envinputs, state
 
     path = state.state_path(Path(root), Path(project))
-    return [] if path is None else [str(path)]
+    gitdir = fastpath.git_dir(root)
+    seen = [] if gitdir is None else [envinputs.seen_path(gitdir, project)]
+    return ([] if path is None else [str(path)]) + seen
 
 
 def in_repo_files(project: str, root: str) -> list[str]:
@@ -167,7 +171,7 @@ def revalidate(project: str, root: str, gitdir: str, lines: list[str], head: str
             return False
     fresh = []
     for path, sig, digest in files:
-        now = fastpath.stat_sig(path)
+        now = stat_sig(path)
         if now != sig:
             if now == "?" or (now == "-") != (digest == "-"):
                 return False  # appeared, vanished, or no longer a file

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from envkey_hook import gitstate
+from envkey_hook.buildenv import settle
 from envkey_hook.config import Config, parse_config
+from envkey_hook.envinputs import is_env_label
 from envkey_hook.envkey import (
     Change,
     EnvKey,
@@ -56,6 +58,8 @@ class Outcome:
         self.strict = False  # `[tool.envkey-hook] strict`: hooks exit non-zero on problems
         # The target's envkeys, for `sync` to record once `uv sync` succeeded.
         self.envkeys: dict[str, EnvKey] = {}
+        # The fingerprint the environment inputs in `envkeys` were observed under.
+        self.env_key: list[str] | None = None
 
     @property
     def reinstall(self) -> list[str]:
@@ -68,7 +72,11 @@ class Outcome:
     def migrations(self) -> list[tuple[str, str]]:
         """(package, runtime) pairs uv cannot key by runtime version until the user opts in."""
         return sorted(
-            {(c.package, c.input) for c in self.changes if not c.keyed and " " not in c.input}
+            {
+                (c.package, c.input)
+                for c in self.changes
+                if not c.keyed and " " not in c.input and not is_env_label(c.input)
+            }
         )
 
     @property
@@ -191,7 +199,8 @@ def run(opts: Options) -> Outcome:
     settings_file = _join(rel, "pyproject.toml")
     watch = new.config.watch
     outcome.strict = new.config.strict
-    new_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
+    lock_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
+    new_keys, outcome.env_key = _with_env_inputs(opts, project, root, new, lock_keys)
     outcome.envkeys = new_keys
     recorded = _recorded(opts, root, project)
 
@@ -207,18 +216,56 @@ def run(opts: Options) -> Outcome:
         states = [new]
     else:
         old_keys = compute_envkeys(old.lock, old.settings, env, settings_file, watch)
-        outcome.changes = diff_envkeys(old_keys, new_keys)
+        outcome.changes = settle(diff_envkeys(old_keys, new_keys), new_keys)
         states = [old, new]
     if recorded is not None:
         from envkey_hook.state import union_changes
 
-        outcome.changes = union_changes(outcome.changes, diff_envkeys(recorded, new_keys))
+        since = settle(diff_envkeys(recorded, new_keys), new_keys)
+        outcome.changes = union_changes(outcome.changes, since)
 
     affected = {c.package for c in outcome.changes}
     if affected:
         _purge(outcome, opts, project, root, states, new, affected)
     _record(opts, outcome, root, project, recorded)
     return outcome
+
+
+def _with_env_inputs(
+    opts: Options, project: Path, root: Path, new: ProjectState, keys: dict[str, EnvKey]
+) -> tuple[dict[str, EnvKey], list[str] | None]:
+    """`keys` with the environment inputs of native packages, and their fingerprint."""
+    if not keys:
+        return keys, None
+    from envkey_hook import buildenv
+    from envkey_hook.cachedir import resolve_cache_dir
+    from envkey_hook.fastpath import git_dir
+
+    cache = resolve_cache_dir(opts.cache_dir, new.settings.cache_dir, os.environ, Path.cwd())
+    gitdir = git_dir(str(root))
+    obs = buildenv.observe(
+        keys,
+        new.lock,
+        project,
+        cache,
+        new.config,
+        None if gitdir is None else Path(gitdir),
+        os.environ,
+    )
+    return buildenv.with_inputs(keys, obs, new.settings, new.config), obs.key
+
+
+def save_record(root: Path, project: Path, outcome: Outcome, save: bool = True) -> None:
+    """Record the envkeys the cache is reconciled for, and the fingerprint of the
+    environment they were observed in (envinputs.mark_seen)."""
+    from envkey_hook import envinputs, state
+    from envkey_hook.fastpath import git_dir
+
+    if save:
+        state.save_for(root, project, outcome.envkeys)
+    gitdir = git_dir(str(root))
+    if gitdir is not None:
+        envinputs.mark_seen(gitdir, str(project), outcome.env_key)
 
 
 def _read_states(
@@ -252,11 +299,8 @@ def _record(
     refused = any(n.message.startswith("refused:") for n in outcome.notices)
     if not opts.state or not opts.save_state or opts.dry_run or outcome.busy or refused:
         return
-    if recorded == outcome.envkeys:
-        return  # unchanged: spare the hook a write and an fsync
-    from envkey_hook import state
-
-    state.save_for(root, project, outcome.envkeys)
+    # Unchanged: spare the hook a write and an fsync.
+    save_record(root, project, outcome, save=recorded != outcome.envkeys)
 
 
 def _purge(

@@ -165,6 +165,27 @@ def _label(ref: str) -> str:
     return ref
 
 
+def _env_moved() -> list[str]:
+    """Projects whose build variables, compilers or CUDA toolkit may have moved since
+    their state was recorded (envinputs.py): compared with the recorded state even
+    when no uv file changed. A directory listing and a few stats: no git, no parsing."""
+    from envkey_hook import envinputs, fastpath
+
+    found = fastpath.locate(".")
+    return [] if found is None else envinputs.moved_projects(found[2], os.environ)
+
+
+def _relative(projects: Sequence[str], root: Path) -> list[str]:
+    out = []
+    for p in projects:
+        try:
+            rel = Path(p).relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue  # recorded for a project of another work tree layout
+        out.append("" if rel == "." else rel)
+    return out
+
+
 def _has_news(o: Outcome) -> bool:
     # Not `message` alone (a project new in the target: nothing compared): -v shows it.
     return bool(o.changes or o.notices or o.busy)
@@ -238,7 +259,8 @@ def _hook(
         if verbosity > 0:
             print(f"envkey-hook: {stage}: no baseline (new clone or worktree?)", file=out)
         return 0
-    if not changed:
+    moved = _env_moved()
+    if not changed and not moved:
         if verbosity > 0:
             print(f"envkey-hook: {stage}: no {', '.join(WATCHED)} changed", file=out)
         return 0
@@ -252,7 +274,8 @@ def _hook(
     root = Path(proc.stdout.decode().strip())
     from_ref, to_ref = refs
     code = 0
-    for rel in affected_projects(changed, lock_dirs(to_ref, root)):
+    projects = affected_projects(changed, lock_dirs(to_ref, root)) if changed else []
+    for rel in sorted(set(projects) | set(_relative(moved, root))):
         opts = Options(
             project=root / rel,
             from_ref=from_ref,

@@ -128,8 +128,8 @@ def _relock(
 
 def run_sync(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """`envkey-hook sync`."""
-    from envkey_hook import gitstate, state
-    from envkey_hook.run import Options, run
+    from envkey_hook import gitstate
+    from envkey_hook.run import Options, run, save_record
 
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
@@ -178,7 +178,7 @@ def run_sync(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     if rc != 0:
         return rc
     if outcome is not None and root is not None:
-        state.save_for(root, project, outcome.envkeys)
+        save_record(root, project, outcome)
     return EXIT_OK
 
 

@@ -1,0 +1,166 @@
+"""Environment inputs: the CUDA and compiler probes, their memo, package classification."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from envkey_hook import envinputs, nativesrc, toolchain
+from envkey_hook.config import parse_config
+from envkey_hook.errors import InputError
+
+
+def _fake_toolkit(root: Path, version_json: str | None, release: str, calls: Path) -> Path:
+    """A toolkit directory: optional version.json, and a bin/nvcc that counts its runs."""
+    (root / "bin").mkdir(parents=True)
+    if version_json is not None:
+        (root / "version.json").write_text(
+            '{\n   "cuda" : {\n      "name" : "CUDA SDK",\n'
+            f'      "version" : "{version_json}"\n   }},\n'
+            '   "cuda_nvcc" : { "name" : "CUDA NVCC", "version" : "99.9.1" }\n}\n'
+        )
+    nvcc = root / "bin" / "nvcc"
+    nvcc.write_text(
+        f"#!/bin/sh\necho run >> {calls}\n"
+        f'echo "Cuda compilation tools, release {release}, V{release}.1"\n'
+    )
+    nvcc.chmod(0o755)
+    return root
+
+
+def test_real_nvcc_on_path() -> None:
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("no nvcc on PATH")
+    out = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+    expected = re.search(r"release (\d+\.\d+)", out)
+    assert expected is not None
+    env = {"PATH": os.environ["PATH"]}
+    assert toolchain.cuda_home(env)[1] == nvcc
+    assert toolchain.cuda_version(env) == expected.group(1)
+
+
+def test_fake_toolkit_version_json_beats_nvcc_on_path(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    home = _fake_toolkit(tmp_path / "cuda-12.8", "12.8.93", "12.8", calls)
+    env = {"PATH": os.environ["PATH"], "CUDA_HOME": str(home)}
+    assert toolchain.cuda_version(env) == "12.8"
+    assert not calls.exists()  # version.json answered: nvcc never ran
+    env = {"PATH": os.environ["PATH"], "CUDA_PATH": str(home)}
+    assert toolchain.cuda_version(env) == "12.8"
+
+
+def test_fake_toolkit_without_version_json_asks_nvcc(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    home = _fake_toolkit(tmp_path / "cuda", None, "11.8", calls)
+    assert toolchain.cuda_version({"PATH": f"{home}/bin"}) == "11.8"
+    assert toolchain.cuda_version({"PATH": "/nonexistent"}) == toolchain.NOT_FOUND
+
+
+def test_probe_runs_only_when_a_stat_moved(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    home = _fake_toolkit(tmp_path / "cuda", None, "12.4", calls)
+    env = {"PATH": f"{home}/bin:{os.environ['PATH']}", "CFLAGS": "-O2"}
+    gitdir = tmp_path / "git"
+    watch = ("CFLAGS", "CUDA_HOME")
+    values, key = envinputs.observe(str(gitdir), "/p", env, watch, True, True)
+    assert values["CUDA"] == "12.4" and values["CFLAGS"] == "'-O2'"
+    assert values["CUDA_HOME"] == envinputs.UNSET
+    assert calls.read_text().count("run") == 1
+    again, key2 = envinputs.observe(str(gitdir), "/p", env, watch, True, True)
+    assert (again, key2) == (values, key)
+    assert calls.read_text().count("run") == 1  # memo: nvcc did not run again
+
+    envinputs.mark_seen(str(gitdir), "/p", key)
+    assert envinputs.seen_holds(str(gitdir), "/p", env)
+    assert envinputs.moved_projects(str(gitdir), env) == []
+    moved_env = {**env, "CFLAGS": "-O3"}
+    assert not envinputs.seen_holds(str(gitdir), "/p", moved_env)
+    assert envinputs.moved_projects(str(gitdir), moved_env) == ["/p"]
+
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text(nvcc.read_text().replace("12.4", "13.1"))
+    assert not envinputs.seen_holds(str(gitdir), "/p", env)  # nvcc's stat moved
+    values, _ = envinputs.observe(str(gitdir), "/p", env, watch, True, True)
+    assert values["CUDA"] == "13.1"
+    assert calls.read_text().count("run") == 2
+
+
+def test_compiler_wrapper_is_named_by_its_text(tmp_path: Path) -> None:
+    real = shutil.which("gcc") or shutil.which("cc")
+    if real is None:
+        pytest.skip("no C compiler")
+    (tmp_path / "bin").mkdir()
+    cc = tmp_path / "bin" / "cc"
+    cc.write_text(f'#!/bin/sh\nexec {real} "$@"\n')
+    cc.chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    first = toolchain.compiler_identity(str(cc), env)
+    cc.write_text(f'#!/bin/sh\nexec {real} -DX=1 "$@"\n')
+    assert toolchain.compiler_identity(str(cc), env) != first
+    assert toolchain.compiler_paths("C compiler", {**env, "CC": "gcc -m64"})[0] == shutil.which(
+        "gcc", path=env["PATH"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"pkg/__init__.py": "", "setup.py": "from setuptools import setup\nsetup()\n"},
+            (False, False),
+        ),
+        ({"src/a.c": "", "pyproject.toml": ""}, (True, False)),
+        ({"csrc/k.cu": "", "setup.py": ""}, (True, True)),
+        ({"setup.py": "from torch.utils.cpp_extension import CUDAExtension\n"}, (True, True)),
+        ({"CMakeLists.txt": "project(x LANGUAGES CXX)\n"}, (True, False)),
+        ({"CMakeLists.txt": "enable_language(CUDA)\n"}, (True, True)),
+    ],
+)
+def test_scan_classifies_source_trees(
+    tmp_path: Path, files: dict[str, str], expected: tuple[bool, bool]
+) -> None:
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert nativesrc.scan(tmp_path) == expected
+
+
+def test_unseen_sources_are_native_and_cuda_only_with_a_cuda_stack() -> None:
+    assert nativesrc.classify([], cuda_stack=False, said_cuda=False) == (True, False, False)
+    assert nativesrc.classify([], cuda_stack=True, said_cuda=False) == (True, True, False)
+    assert nativesrc.has_cuda_runtime(["torch", "nvidia-cuda-runtime-cu12"])
+
+
+def test_config_keys() -> None:
+    cfg = parse_config(
+        {
+            "tool": {
+                "envkey-hook": {
+                    "watch-env": ["CFLAGS"],
+                    "extend-watch-env": ["FLASH_ATTENTION_FORCE_BUILD"],
+                    "probe-toolchain": False,
+                    "cuda-packages": ["Flash_Attn"],
+                }
+            }
+        },
+        "pyproject.toml",
+    )
+    assert cfg.watch_env == ("CFLAGS", "FLASH_ATTENTION_FORCE_BUILD")
+    assert not cfg.probe_toolchain and cfg.cuda_packages == ("flash-attn",)
+    assert parse_config({}, "p").watch_env == envinputs.DEFAULT_WATCH_ENV
+    with pytest.raises(InputError, match="watch-env"):
+        parse_config({"tool": {"envkey-hook": {"watch-env": ["A=B"]}}}, "p")
+
+
+def test_labels() -> None:
+    for label in ("CUDA", "C compiler", "C++ compiler", "CFLAGS", "env http_proxy"):
+        assert envinputs.is_env_label(label)
+    for label in ("torch", "torch source", "version", "config-settings cmake.define.X"):
+        assert not envinputs.is_env_label(label)
+    assert envinputs.var_label("http_proxy") == "env http_proxy"
