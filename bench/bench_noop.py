@@ -77,7 +77,22 @@ def main(base: Path, env: dict[str, str], reps: int) -> list[str]:
         " of python -c pass (record rechecked by content)"
     )
     out.append(_hook_projects(base, env, files, max(10, reps // 2)))
+    out.append(_changed_toolchain(repo, env, bare, max(10, reps // 2)))
     return out
+
+
+def _changed_toolchain(repo: Path, env: dict[str, str], bare: Command, reps: int) -> str:
+    """`envkey-hook run --dry-run` after CFLAGS changed (issue 14): the record no longer
+    holds, the full run compares with the recorded state; the compiler and CUDA probes
+    are answered from their memo (a CFLAGS change does not move them)."""
+    subprocess.run([ENVKEY_HOOK, "run"], cwd=repo, env=env, check=True)  # records, memoises
+    moved = {**env, "CFLAGS": "-O3 -DBENCH"}
+    cmd = Command([ENVKEY_HOOK, "run", "--dry-run"], repo, expect_rc=(0, 1))
+    changed, python = side_by_side([cmd, bare], moved, reps)
+    return (
+        f"info: changed toolchain (CFLAGS moved), dry run on big-torch: "
+        f"{changed.time / python.time:.2f}x of python -c pass ({changed.time * 1000:.0f} ms)"
+    )
 
 
 def _hook_projects(base: Path, env: dict[str, str], files: dict[str, bytes], reps: int) -> str:

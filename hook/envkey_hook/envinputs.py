@@ -142,17 +142,21 @@ def observe(
     values = {var_label(n): quote(env.get(n)) for n in watch}
     if not probe:
         return values, key
+    # The tools' answers do not depend on the variables' values (CC and CUDA_HOME act
+    # through the paths in the other lines): a CFLAGS change reuses them.
+    tools = [line for line in key if not line.startswith("var ")]
     kept = _read(probe_path(gitdir, project)) if gitdir else None
     probed: dict[str, str] = {}
-    if kept is not None and kept[: len(key)] == key and kept[len(key)] == f"project {project!r}":
-        for line in kept[len(key) + 1 :]:
+    n = len(tools)
+    if kept is not None and kept[:n] == tools and kept[n : n + 1] == [f"project {project!r}"]:
+        for line in kept[n + 1 :]:
             label, _, value = line.partition("\t")
             probed[label] = value
     else:
         probed = toolchain.probe(env, cuda)
         if gitdir and not any("\n" in v or "\t" in k for k, v in probed.items()):
             body = [f"{k}\t{v}" for k, v in sorted(probed.items())]
-            _write(probe_path(gitdir, project), [*key, f"project {project!r}", *body])
+            _write(probe_path(gitdir, project), [*tools, f"project {project!r}", *body])
     values.update(probed)
     return values, key
 
