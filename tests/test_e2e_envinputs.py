@@ -83,6 +83,11 @@ def test_control_uv_keeps_the_old_binary(
 
 def test_cflags_change_rebuilds(synced: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CFLAGS", "-DEXT_CFLAG=two")
+    cmd = [sys.executable, "-m", "envkey_hook", "doctor"]
+    doctor = subprocess.run(cmd, cwd=synced.root, capture_output=True, text=True)
+    assert doctor.returncode == 1, doctor
+    expected = "toolchain: extpkg: built with CFLAGS '-DEXT_CFLAG=one', now '-DEXT_CFLAG=two'"
+    assert expected in doctor.stdout, doctor
     result = synced.run_hook()
     assert result.rc == 1, result
     assert "extpkg: CFLAGS '-DEXT_CFLAG=one' -> '-DEXT_CFLAG=two'" in result.stdout

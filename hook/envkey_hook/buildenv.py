@@ -127,3 +127,27 @@ def settle(changes: list[Change], new: Mapping[str, EnvKey]) -> list[Change]:
             c = c._replace(keyed=key is not None and c.input not in key.unkeyed)
         out.append(c)
     return out
+
+
+def drift(
+    recorded: Mapping[str, EnvKey], gitdir: str | None, project: str, env: Mapping[str, str]
+) -> list[tuple[str, str, str, str]]:
+    """(package, input, recorded value, present value) for every environment input of the
+    recorded state that differs now: builds made with another toolchain (`doctor`)."""
+    labels = {label for key in recorded.values() for label, _ in key.inputs}
+    labels = {label for label in labels if envinputs.is_env_label(label)}
+    if not labels:
+        return []
+    watch = [
+        label[len("env ") :] if label.startswith("env ") else label
+        for label in sorted(labels)
+        if label != CUDA and label not in COMPILERS
+    ]
+    probe = any(label in COMPILERS for label in labels) or CUDA in labels
+    now, _ = envinputs.observe(gitdir, project, env, watch, probe, CUDA in labels)
+    found = []
+    for name, key in sorted(recorded.items()):
+        for label, value in key.inputs:
+            if label in labels and label in now and now[label] != value:
+                found.append((name, label, value, now[label]))
+    return found

@@ -191,6 +191,26 @@ def _environment_section(
     found.removals += builds
 
 
+def _toolchain_section(cur: Current, env: Mapping[str, str], found: _Found, out: TextIO) -> None:
+    """Builds the recorded state says were made with other variables, compilers or CUDA
+    than this machine has now (buildenv.drift); `envkey-hook run` removes them."""
+    from envkey_hook import state
+    from envkey_hook.buildenv import drift
+    from envkey_hook.fastpath import git_dir
+
+    recorded = state.load_for(cur.root, cur.project)
+    if not recorded:
+        return
+    moved = drift(recorded, git_dir(str(cur.root)), str(cur.project), env)
+    for package, label, then, now in moved:
+        print(f"toolchain: {package}: built with {label} {then}, now {now}", file=out)
+    if moved:
+        found.problems += 1
+        print(
+            "hint: run `envkey-hook run` (it removes builds made with another toolchain)", file=out
+        )
+
+
 def run_doctor(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -204,6 +224,7 @@ def run_doctor(
         print("environment: no uv.lock here, not checked (pass --project)", file=out)
     else:
         _environment_section(ctx.cur, ctx.env, found, out, err)
+        _toolchain_section(ctx.cur, ctx.env, found, out)
 
     if args.fix and found.removals:
         found.problems += _fix(found.removals, ctx, args, out, err)
