@@ -16,7 +16,8 @@ import sys
 from envkey_hook import __version__, envinputs
 from envkey_hook.fileid import path_hash, stat_sig
 
-HEADER = f"envkey-hook-noop 1 {__version__}"
+# 2: records that predate the environment inputs (envinputs.py) never hold.
+HEADER = f"envkey-hook-noop 2 {__version__}"
 # Everything in the environment that changes which files uv's settings come from, or
 # which interpreter the markers are evaluated for (settings.py, cachedir.py, run.py).
 ENV_VARS = (

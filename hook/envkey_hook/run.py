@@ -66,7 +66,10 @@ class Outcome:
         """Packages whose installed copy may be stale: the user must reinstall them."""
         if self.busy or self.dry_run:
             return []
-        return sorted({r.package for r in self.removals if r.kind in _NEEDS_REINSTALL})
+        stale = {r.package for r in self.removals if r.kind in _NEEDS_REINSTALL}
+        # Installed with another compiler or toolkit, cached or not: it must be rebuilt.
+        stale |= {c.package for c in self.changes if is_env_label(c.input)}
+        return sorted(stale)
 
     @property
     def migrations(self) -> list[tuple[str, str]]:
