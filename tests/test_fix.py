@@ -480,3 +480,16 @@ def test_fixed_project_rebuilds_after_runtime_bump(
     project.lock()
     project.sync()  # plain: no purge, no --reinstall
     assert project.built_against() == ("2.0", "2.0")
+
+
+def test_build_temp_dir_leaves_out_its_own_option() -> None:
+    """The directory's name is a fixed point: writing it does not change it."""
+    from envkey_hook.envkey import EnvKey
+
+    base = (("rtlib", "1.0"), ("version", "0.1"))
+    plain = EnvKey("extpkg", base)
+    own = EnvKey("extpkg", (*base, ("config-settings --build-option", '["build_ext"]')))
+    other = EnvKey("extpkg", (("rtlib", "2.0"), ("version", "0.1")))
+    name = fix.build_temp_dir(plain)
+    assert name.startswith("build/temp.envkey-") and len(name) == len("build/temp.envkey-") + 16
+    assert fix.build_temp_dir(own) == name != fix.build_temp_dir(other)

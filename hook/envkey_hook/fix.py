@@ -379,7 +379,8 @@ def _build_temp_edits(
         "builds with torch's BuildExtension: ninja ignores --force and keeps objects whose "
         "headers carry older mtimes, so each envkey gets its own build-temp directory; run "
         "`envkey-hook fix` again whenever its build inputs move, before `uv sync` (the "
-        "envkey-hook-fix pre-commit hook does it at commit time)"
+        "envkey-hook-fix pre-commit hook does it at commit time), and keep the purge hook "
+        "(envkey-hook run) for moves synced before a commit"
     ]
     return edits, why if edits else []
 
