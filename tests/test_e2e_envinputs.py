@@ -153,3 +153,47 @@ def test_each_hook_stage_catches_it(
     _hook_stage(synced, stage)
     synced.sync("--reinstall-package", "extpkg")
     assert _values(synced) == ("two", "A")
+
+
+def _toolkit(root: Path, version: str) -> Path:
+    """A CUDA toolkit directory as far as the probe looks: version.json and bin/nvcc."""
+    (root / "bin").mkdir(parents=True)
+    (root / "version.json").write_text(
+        f'{{"cuda": {{"name": "CUDA SDK", "version": "{version}"}}}}'
+    )
+    nvcc = root / "bin" / "nvcc"
+    nvcc.write_text(f'#!/bin/sh\necho "Cuda compilation tools, release {version}"\n')
+    nvcc.chmod(0o755)
+    return root
+
+
+def test_fix_keys_cuda_builds_so_uv_itself_rebuilds(
+    tmp_path: Path, wheelhouse: Path, isolated_env: Isolation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`key-cuda`: fix writes CUDA_VERSION_KEY; after a toolkit change and another fix,
+    a plain `uv sync` builds a new slot and installs it (with `build_ext --force`, which
+    fix also writes, the compile is fresh: the new CFLAGS shows)."""
+    monkeypatch.setenv("CFLAGS", "-DEXT_CFLAG=one")
+    monkeypatch.setenv("CUDA_HOME", str(_toolkit(tmp_path / "cuda-12.8", "12.8.93")))
+    project = _start(tmp_path, wheelhouse, isolated_env.uv_cache)
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(
+        text + '\n[tool.envkey-hook]\nkey-cuda = true\ncuda-packages = ["extpkg"]\n'
+    )
+    fix = [sys.executable, "-m", "envkey_hook", "fix"]
+    done = subprocess.run(fix, cwd=project.root, capture_output=True, text=True)
+    assert done.returncode == 1, done
+    assert 'extpkg: extra-build-variables CUDA_VERSION_KEY = "12.8"' in done.stdout, done
+    project.lock()
+    project.sync()
+    assert _values(project) == ("one", "none")
+
+    monkeypatch.setenv("CFLAGS", "-DEXT_CFLAG=two")
+    monkeypatch.setenv("CUDA_HOME", str(_toolkit(tmp_path / "cuda-13.0", "13.0.88")))
+    done = subprocess.run(fix, cwd=project.root, capture_output=True, text=True)
+    assert done.returncode == 1, done
+    assert 'CUDA_VERSION_KEY = "13.0"' in project.pyproject.read_text()
+    again = subprocess.run(fix, cwd=project.root, capture_output=True, text=True)
+    assert again.returncode == 0, again  # kept current: nothing more to do
+    project.sync()  # plain sync: uv's key moved, so uv rebuilds by itself
+    assert _values(project)[0] == "two"

@@ -164,3 +164,48 @@ def test_labels() -> None:
     for label in ("torch", "torch source", "version", "config-settings cmake.define.X"):
         assert not envinputs.is_env_label(label)
     assert envinputs.var_label("http_proxy") == "env http_proxy"
+
+
+def test_fixenv_apply_adds_exactly_the_keys() -> None:
+    from envkey_hook import fixenv
+    from envkey_hook.tomlcompat import loads
+
+    text = (
+        '[project]\nname = "x"\n\n[tool.uv]\npackage = false  # kept\n\n'
+        '[tool.uv.extra-build-variables]\nFlash_Attn = { A = "1" }\n\n[tool.envkey-hook]\n'
+        "key-cuda = true\n"
+    )
+    due = {"flash-attn": {"CUDA_VERSION_KEY": "13.0"}, "other": {"CUDA_VERSION_KEY": "13.0"}}
+    new = fixenv.apply(text, ("tool", "uv"), due)
+    assert "package = false  # kept" in new
+    ebv = loads(new, "p")["tool"]["uv"]["extra-build-variables"]
+    assert ebv == {
+        "Flash_Attn": {"A": "1", "CUDA_VERSION_KEY": "13.0"},
+        "other": {"CUDA_VERSION_KEY": "13.0"},
+    }
+    assert loads(fixenv.apply(new, ("tool", "uv"), {}), "p") == loads(new, "p")
+
+
+def test_a_cuda_key_uv_holds_makes_the_change_keyed() -> None:
+    from envkey_hook import buildenv
+    from envkey_hook.config import Config
+    from envkey_hook.envkey import EnvKey, diff_envkeys
+    from envkey_hook.settings import Settings
+
+    obs = buildenv.Observation()
+    obs.kinds = {"fa": nativesrc.Kind(True, True, True)}
+    obs.values = {"CUDA": "13.0", "CFLAGS": "'-O2'"}
+    config = Config(watch_env=("CFLAGS",))
+    keys = {"fa": EnvKey("fa", (("version", "1"),))}
+    settings = Settings()
+    old = buildenv.with_inputs(keys, obs, settings, config)
+    obs.values = {"CUDA": "13.1", "CFLAGS": "'-O2'"}
+    plain = buildenv.with_inputs(keys, obs, settings, config)
+    (change,) = buildenv.settle(diff_envkeys(old, plain), plain)
+    assert change.describe() == "fa: CUDA 13.0 -> 13.1" and not change.keyed
+    settings.extra_build_variables = {"fa": {"CUDA_VERSION_KEY": "13.1"}}
+    keyed = buildenv.with_inputs(keys, obs, settings, config)
+    (change,) = buildenv.settle(diff_envkeys(old, keyed), keyed)
+    assert change.keyed
+    # Observed on one side only (a record from before, sources not at hand): no change.
+    assert buildenv.settle(diff_envkeys(keys, plain), plain) == []

@@ -101,18 +101,22 @@ def with_inputs(
         labels += [c for c in COMPILERS if c in obs.values]
         labels += [CUDA] if kind.cuda and CUDA in obs.values else []
         pairs = [(label, obs.values[label]) for label in labels]
-        keyed = {
-            label
-            for label, var in KEY_VARS.items()
-            if var in uvs
-            and f"'{uvs[var]}'" in (obs.values.get(label), f"'{obs.values.get(label)}'")
-        }
+        keyed = {label for label, var in KEY_VARS.items() if uvs.get(var, 0) == _raw(obs, label)}
+
         key = keys[name]
         out[name] = key._replace(
             inputs=tuple(sorted(key.inputs + tuple(pairs))),
             unkeyed=key.unkeyed | {label for label, _ in pairs if label not in keyed},
         )
     return out
+
+
+def _raw(obs: Observation, label: str) -> str | None:
+    """An observed value as `envkey-hook fix` writes it: unquoted."""
+    value = obs.values.get(label)
+    if value is not None and len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    return value
 
 
 def settle(changes: list[Change], new: Mapping[str, EnvKey]) -> list[Change]:

@@ -37,6 +37,8 @@ class Config(NamedTuple):
     watch_env: tuple[str, ...] = DEFAULT_WATCH_ENV
     probe_toolchain: bool = True
     cuda_packages: tuple[str, ...] = ()
+    # `envkey-hook fix` also writes extra-build-variables keying CUDA builds (fixenv.py).
+    key_cuda: bool = False
 
 
 _KEYS = (
@@ -50,6 +52,7 @@ _KEYS = (
     "extend-watch-env",
     "probe-toolchain",
     "cuda-packages",
+    "key-cuda",
 )
 
 
@@ -116,4 +119,5 @@ def parse_config(pyproject: Mapping[str, Any], path: str) -> Config:
         watch_env=tuple(watch_env),
         probe_toolchain=_bool(path, "probe-toolchain", table.get("probe-toolchain", True)),
         cuda_packages=tuple(_names(path, "cuda-packages", table.get("cuda-packages", []))),
+        key_cuda=_bool(path, "key-cuda", table.get("key-cuda", False)),
     )

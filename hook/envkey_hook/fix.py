@@ -132,7 +132,7 @@ def run_fix(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        return fix(
+        rc = fix(
             args.project,
             check=args.check,
             cache_dir=args.cache_dir,
@@ -140,6 +140,12 @@ def run_fix(args: argparse.Namespace) -> int:
             assume_setuptools=args.assume_setuptools,
             fetch_sdists=args.fetch_sdists,
         )
+        from envkey_hook import fixenv  # `key-cuda`: extra-build-variables keying CUDA builds
+
+        keys = fixenv.fix_keys(
+            args.project, check=args.check, cache_dir=args.cache_dir, env=os.environ, out=sys.stdout
+        )
+        return max(rc, keys)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
