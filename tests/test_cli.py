@@ -46,3 +46,24 @@ def test_python_dash_m_runs_the_cli() -> None:
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "sync", "doctor"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "-0.5", "soon"])
+def test_lock_timeout_must_be_finite_and_not_negative(
+    command: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nan` and `inf` waited forever on a busy lock, a negative value made no sense: all
+    are usage errors (exit 2), told before anything is read or locked."""
+    parser = cli.build_parser([command])  # parse only: never runs the command
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args([command, f"--lock-timeout={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--lock-timeout" in err and value in err
+    assert "Traceback" not in err
+
+
+def test_lock_timeout_zero_means_try_once() -> None:
+    args = cli.build_parser(["run"]).parse_args(["run", "--lock-timeout", "0"])
+    assert args.lock_timeout == 0.0

@@ -64,6 +64,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """
     import argparse
 
+    from envkey_hook import argtypes
+
     parser = argparse.ArgumentParser(
         prog="envkey-hook",
         description="Purge stale native-extension builds from uv's cache when their build "
@@ -99,7 +101,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--lock-timeout",
-        type=float,
+        type=argtypes.seconds,
         default=10.0,
         help="seconds to wait for uv's locks (default: 10)",
     )

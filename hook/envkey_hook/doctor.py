@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from envkey_hook import argtypes
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
     p.add_argument("--fix", action="store_true", help="remove what was found, under uv's locks")
     p.add_argument(
-        "--lock-timeout", type=float, default=10.0, help="seconds to wait for uv's locks"
+        "--lock-timeout", type=argtypes.seconds, default=10.0, help="seconds to wait for uv's locks"
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="list every path")
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from envkey_hook import argtypes
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--dry-run", action="store_true", help="show what would be purged and run; change nothing"
     )
     p.add_argument(
-        "--lock-timeout", type=float, default=10.0, help="seconds to wait for uv's locks"
+        "--lock-timeout", type=argtypes.seconds, default=10.0, help="seconds to wait for uv's locks"
     )
     p.add_argument("-q", "--quiet", action="count", default=0, help="print errors only")
     p.add_argument("-v", "--verbose", action="count", default=0, help="show every path removed")
