@@ -192,6 +192,8 @@ def content_snapshot(*roots: Path) -> dict[str, tuple[str, bytes]]:
                     out[p] = ("l", os.readlink(p).encode())
                 elif os.path.isdir(p):
                     out[p] = ("d", b"")
+                elif not os.path.isfile(p):
+                    out[p] = ("special", b"")  # a FIFO or device: reading it would block
                 else:
                     out[p] = ("f", hashlib.sha256(Path(p).read_bytes()).digest())
     return out

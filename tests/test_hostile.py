@@ -282,6 +282,68 @@ def _broken_baseline(ctx: Ctx) -> None:
     (ctx.project / "uv.lock").write_bytes(good)
 
 
+def _special(target: str, kind: str) -> Callable[[Ctx], None]:
+    """`target` (relative to the project, or `user` for the user uv.toml, `config` for
+    UV_CONFIG_FILE) replaced by a FIFO or a symlink to /dev/zero or /dev/urandom."""
+
+    def setup(ctx: Ctx) -> None:
+        if target == "config":
+            path = ctx.tmp / "config.toml"
+            ctx.env["UV_CONFIG_FILE"] = str(path)
+        elif target == "user":
+            path = ctx.tmp / "xdg" / "uv" / "uv.toml"
+            path.parent.mkdir(parents=True)
+            ctx.env["XDG_CONFIG_HOME"] = str(ctx.tmp / "xdg")
+        else:
+            path = ctx.project / target
+            path.unlink(missing_ok=True)
+        if kind == "fifo":
+            os.mkfifo(path)
+        else:
+            path.symlink_to(kind)
+        ctx.subprocess = True  # a hang must end in a failed test (timeout), not a stuck run
+
+    return setup
+
+
+def _config_file_is_dev_zero(ctx: Ctx) -> None:
+    ctx.env["UV_CONFIG_FILE"] = "/dev/zero"
+    ctx.subprocess = True
+
+
+_DEEP = 50_000
+
+
+def _nested(target: str, value: str) -> Callable[[Ctx], None]:
+    """`target` with one deeply nested value appended (its top-level keys stay valid)."""
+
+    def setup(ctx: Ctx) -> None:
+        path = ctx.project / target
+        deep = value.replace("X", "[" * _DEEP + "]" * _DEEP).replace(
+            "Y", "{ a = " * _DEEP + "1" + " }" * _DEEP
+        )
+        text = path.read_text() if path.exists() else ""
+        path.write_text(f"{deep}\n{text}")
+
+    return setup
+
+
+def _tool_not_a_table(value: str, no_config: bool) -> Callable[[Ctx], None]:
+    """`tool = <value>` (which mentions envkey-hook) while uv's settings come from
+    elsewhere, so that only envkey-hook's own table reader sees it."""
+
+    def setup(ctx: Ctx) -> None:
+        path = ctx.project / "pyproject.toml"
+        text = path.read_text().split("[tool", 1)[0]
+        path.write_text(f"tool = {value}\n{text}")
+        if no_config:
+            ctx.env["UV_NO_CONFIG"] = "1"
+        else:
+            (ctx.project / "uv.toml").write_text("")
+
+    return setup
+
+
 def _unicode_paths(ctx: Ctx) -> None:
     ctx.args.append("--dry-run")
 
@@ -323,6 +385,34 @@ GENERATED_CASES = [
          "{tmp}/missing.toml", 2, _config_file_missing),
     Case("uv-no-build-isolation-not-boolean", r"expected a boolean .*, got 'maybe'",
          "UV_NO_BUILD_ISOLATION", 2, _bad_boolean_env),
+    Case("lock-is-a-fifo", r"is a named pipe \(FIFO\), not a regular file", "{project}/uv.lock",
+         2, _special("uv.lock", "fifo")),
+    Case("lock-is-dev-zero", r"is a character device, not a regular file", "{project}/uv.lock",
+         2, _special("uv.lock", "/dev/zero")),
+    Case("pyproject-is-a-fifo", r"is a named pipe \(FIFO\), not a regular file",
+         "{project}/pyproject.toml", 2, _special("pyproject.toml", "fifo")),
+    Case("pyproject-is-dev-urandom", r"is a character device, not a regular file",
+         "{project}/pyproject.toml", 2, _special("pyproject.toml", "/dev/urandom")),
+    Case("uv-toml-is-dev-zero", r"is a character device, not a regular file",
+         "{project}/uv.toml", 2, _special("uv.toml", "/dev/zero")),
+    Case("user-uv-toml-is-a-fifo", r"is a named pipe \(FIFO\), not a regular file",
+         "{tmp}/xdg/uv/uv.toml", 2, _special("user", "fifo")),
+    Case("user-uv-toml-is-dev-urandom", r"is a character device, not a regular file",
+         "{tmp}/xdg/uv/uv.toml", 2, _special("user", "/dev/urandom")),
+    Case("uv-config-file-is-a-fifo", r"is a named pipe \(FIFO\), not a regular file",
+         "{tmp}/config.toml", 2, _special("config", "fifo")),
+    Case("uv-config-file-is-dev-zero", r"is a character device, not a regular file",
+         "/dev/zero", 2, _config_file_is_dev_zero),
+    Case("lock-nested-arrays", r"invalid TOML: arrays or tables nested too deeply", "uv.lock",
+         2, _nested("uv.lock", "deep = X")),
+    Case("pyproject-nested-inline-tables", r"invalid TOML: arrays or tables nested too deeply",
+         "pyproject.toml", 2, _nested("pyproject.toml", "deep = Y")),
+    Case("uv-toml-nested-arrays", r"invalid TOML: arrays or tables nested too deeply",
+         "uv.toml", 2, _nested("uv.toml", "deep = X")),
+    Case("tool-string-beside-uv-toml", r"\[tool\]: expected a table, got str", "pyproject.toml",
+         2, _tool_not_a_table('"envkey-hook"', no_config=False)),
+    Case("tool-array-with-uv-no-config", r"\[tool\]: expected a table, got list",
+         "pyproject.toml", 2, _tool_not_a_table('["envkey-hook"]', no_config=True)),
     Case("spaces-and-unicode-in-paths", r"Would remove 1 build directory, 1 polluted slot .*",
          rc=1, setup=_unicode_paths, project_dir="my project ü\u00e9 日本"),
     Case("spaces-and-unicode-error", r"invalid TOML: .*", "pyproject.toml", 2,
@@ -383,6 +473,7 @@ def _invoke(
             capture_output=True,
             text=True,
             preexec_fn=preexec,
+            timeout=120,
         )
         return proc.returncode, proc.stdout, proc.stderr
     for k, v in ctx.env.items():

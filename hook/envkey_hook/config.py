@@ -80,7 +80,10 @@ def _bool(path: str, key: str, value: Any) -> bool:
 
 def parse_config(pyproject: Mapping[str, Any], path: str) -> Config:
     """Validate `[tool.envkey-hook]`; unknown keys and wrong types name the key."""
-    table = pyproject.get("tool", {}).get("envkey-hook", {})
+    tool = pyproject.get("tool", {})
+    if not isinstance(tool, dict):
+        raise InputError(path, f"[tool]: expected a table, got {type(tool).__name__}")
+    table = tool.get("envkey-hook", {})
     if not isinstance(table, dict):
         raise InputError(path, "[tool.envkey-hook]: expected a table")
     for key in table:

@@ -214,13 +214,11 @@ def fix(
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "not found") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
-    from envkey_hook import tomlcompat
+    from envkey_hook import readfile, tomlcompat
+
+    raw = readfile.read(path, readfile.limit_for(path))
+    if raw is None:
+        raise InputError(path, "not found")
 
     data = tomlcompat.loads(raw, path)  # strict: rejects what tomlkit might let through
     return raw.decode("utf-8"), data

@@ -154,25 +154,9 @@ def worktree_source(root: Path) -> Source:
     """The work tree's files."""
 
     def chunks(relpath: str) -> Iterator[bytes] | None:
-        path = root / relpath
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the generator below
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
-            raise InputError(path, "is a directory, expected a file") from None
-        except OSError as exc:
-            raise InputError(path, f"cannot read: {exc.strerror}") from None
+        from envkey_hook import readfile
 
-        def pieces() -> Iterator[bytes]:
-            with f:
-                try:
-                    while chunk := f.read(_CHUNK):
-                        yield chunk
-                except OSError as exc:
-                    raise InputError(path, f"cannot read: {exc.strerror}") from None
-
-        return pieces()
+        return readfile.chunks(root / relpath, readfile.limit_for(relpath))
 
     return Source(chunks)
 

@@ -412,15 +412,9 @@ class _Check:
 
 def _read_outside(path: str) -> bytes | None:
     """Read a file outside the repository; None when it does not exist."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not a file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror}") from None
+    from envkey_hook import readfile
+
+    return readfile.read(path, readfile.TOML_LIMIT)
 
 
 def _env_bool(env: Mapping[str, str], name: str) -> bool:

@@ -26,3 +26,6 @@ def loads(data: bytes | str, path: object) -> dict[str, Any]:
         return _toml.loads(data)
     except _toml.TOMLDecodeError as exc:
         raise InputError(path, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        # uv's own TOML reader stops at a nesting depth far below Python's stack.
+        raise InputError(path, "invalid TOML: arrays or tables nested too deeply") from None
