@@ -93,3 +93,59 @@ def test_a_git_that_exited_before_the_request_is_one_input_error(tmp_path: Path)
         r._start().wait()
         with pytest.raises(InputError, match="not a git repository"):
             gitstate.ref_source(r, "HEAD")
+
+
+def _other_repo(tmp_path: Path) -> Path:
+    """Another repository whose HEAD has a different small.toml."""
+    other = tmp_path / "other"
+    other.mkdir()
+    env = dict(os.environ)
+    git(other, env, "init", "-q")
+    (other / "small.toml").write_text("x = 2\n")
+    git(other, env, "add", "-A")
+    git(other, env, "commit", "-qm", "other")
+    return other
+
+
+@pytest.mark.parametrize("var", ["GIT_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"])
+def test_another_repositorys_git_variables_are_not_followed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
+    """A hook of another repository may leave GIT_DIR & co. in the environment: the
+    files still come from the repository at `root` (issue 15 item 15)."""
+    other = _other_repo(tmp_path)
+    value = {
+        "GIT_DIR": other / ".git",
+        "GIT_INDEX_FILE": other / ".git" / "index",
+        "GIT_OBJECT_DIRECTORY": other / ".git" / "objects",
+    }[var]
+    monkeypatch.setenv(var, str(value))
+    if var == "GIT_DIR":
+        monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    (repo / "small.toml").write_text("x = 3\n")
+    with gitstate.open_repo(repo) as r:
+        for ref in ("HEAD", gitstate.INDEX):
+            files = gitstate.ref_source(r, ref)
+            assert files is not None and files.read("small.toml") == b"x = 1\n", ref
+
+
+def test_this_repositorys_hook_variables_are_kept(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a hook of this repository GIT_INDEX_FILE (relative, as git may pass it) names
+    the index being committed, e.g. `git commit -a`'s temporary one: it is read."""
+    env = dict(os.environ)
+    (repo / "small.toml").write_text("x = 4\n")
+    temp_index = repo / ".git" / "next-index.lock"
+    git(repo, {**env, "GIT_INDEX_FILE": str(temp_index)}, "read-tree", "HEAD")
+    git(repo, {**env, "GIT_INDEX_FILE": str(temp_index)}, "add", "small.toml")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_DIR", ".git")
+    monkeypatch.setenv("GIT_INDEX_FILE", ".git/next-index.lock")
+    with gitstate.open_repo(repo) as r:
+        staged = gitstate.ref_source(r, gitstate.INDEX)
+        assert staged is not None and staged.read("small.toml") == b"x = 4\n"
+    assert gitstate.git_env(repo) == {
+        **os.environ,
+        "GIT_INDEX_FILE": str(temp_index),
+    }

@@ -344,6 +344,21 @@ def _tool_not_a_table(value: str, no_config: bool) -> Callable[[Ctx], None]:
     return setup
 
 
+def _git_dir_of_another_repository(ctx: Ctx) -> None:
+    """A calling hook of another repository left its GIT_DIR, GIT_WORK_TREE and
+    GIT_INDEX_FILE behind: the project's own repository is still the one compared."""
+    other = ctx.tmp / "other"
+    git_init(other)
+    (other / "README").write_text("another repository\n")
+    git_commit_all(other, "other")
+    ctx.env.update(
+        GIT_DIR=str(other / ".git"),
+        GIT_WORK_TREE=str(other),
+        GIT_INDEX_FILE=str(other / ".git" / "index"),
+    )
+    ctx.args.append("--dry-run")
+
+
 def _unicode_paths(ctx: Ctx) -> None:
     ctx.args.append("--dry-run")
 
@@ -373,7 +388,8 @@ GENERATED_CASES = [
          _unreadable_cache),
     Case("read-only-cache", r"cannot delete here: read-only \(permission denied\)",
          "{cache}/", 2, _read_only_cache),
-    Case("cache-missing", r"No stale build state in the cache", rc=0, setup=_missing_cache),
+    Case("cache-missing", r"uv's cache directory does not exist \(named by UV_CACHE_DIR\); .*",
+         "{tmp}/no-such-cache", 2, _missing_cache),
     Case("cache-is-a-file", r"uv's cache directory is not a directory", "{tmp}/cache-file", 2,
          _cache_is_a_file),
     Case("uv-no-cache", r"No stale build state in the cache", rc=0, setup=_no_cache),
@@ -413,6 +429,8 @@ GENERATED_CASES = [
          2, _tool_not_a_table('"envkey-hook"', no_config=False)),
     Case("tool-array-with-uv-no-config", r"\[tool\]: expected a table, got list",
          "pyproject.toml", 2, _tool_not_a_table('["envkey-hook"]', no_config=True)),
+    Case("git-dir-of-another-repository", re.escape(CHANGE), rc=1,
+         setup=_git_dir_of_another_repository),
     Case("spaces-and-unicode-in-paths", r"Would remove 1 build directory, 1 polluted slot .*",
          rc=1, setup=_unicode_paths, project_dir="my project ü\u00e9 日本"),
     Case("spaces-and-unicode-error", r"invalid TOML: .*", "pyproject.toml", 2,
@@ -609,3 +627,46 @@ def test_lock_naming_directories_outside_the_repository(
         [str(tmp_path / "build"), str(outside_src / "build")]
     ), err
     assert rc == 1 and "Removed 1 build directory, 1 polluted slot of extpkg" in out
+
+
+def _states(project: Path) -> list[Path]:
+    return sorted((project / ".git" / "envkey-hook").glob("state-*.json"))
+
+
+def test_a_mistyped_cache_is_an_error_and_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 item 4: `--cache-dir <typo>` used to print "No stale build state", exit 0
+    and record the new envkeys, so the next run on the real cache found nothing."""
+    ctx = _world(tmp_path, "project")
+    ctx.args += ["--cache-dir", str(tmp_path / "typo")]
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert rc == 2 and err.startswith(f"error: {tmp_path / 'typo'}: uv's cache directory does not")
+    assert len(err.splitlines()) == 1 and _states(ctx.project) == []
+    ctx.args = []
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert rc == 1 and CHANGE in out.splitlines(), (out, err)
+    assert "Removed 1 build directory, 1 polluted slot of extpkg" in out
+
+
+def test_a_run_against_another_cache_is_not_reconciled_for_the_real_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The record says which cache it reconciled: after a run against another cache and
+    a commit (git then sees no change), the real cache's stale build is still found."""
+    ctx = _world(tmp_path, "project")
+    git(ctx.project, "stash", "-q")
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)  # the real cache, reconciled at rtlib 1.0
+    assert (rc, err) == (0, ""), out
+    git(ctx.project, "stash", "pop", "-q")
+    other = tmp_path / "other cache"
+    other.mkdir()
+    (other / ".lock").touch()
+    ctx.args = ["--cache-dir", str(other)]
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert rc == 0 and CHANGE in out.splitlines(), (out, err)
+    git_commit_all(ctx.project, "rtlib 2.0")
+    ctx.args = []
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert rc == 1 and CHANGE in out.splitlines(), (out, err)
+    assert "Removed 1 build directory, 1 polluted slot of extpkg" in out

@@ -57,7 +57,7 @@ def load(
     markers = marker_environment(str(project_environment(project, env)))
     settings_file = f"{rel}/pyproject.toml" if rel else "pyproject.toml"
     keys = compute_envkeys(state.lock, state.settings, markers, settings_file, state.config.watch)
-    cache = resolve_cache_dir(cache_dir, state.settings.cache_dir, env, Path.cwd())
+    cache = resolve_cache_dir(cache_dir, state.settings.cache_dir, env, Path.cwd(), project=project)
     return Current(project, root, state, keys, cache)
 
 

@@ -185,7 +185,11 @@ def fix(
     ctx.lock = _read_lock(project / "uv.lock")
     configured = settings.get("cache-dir")
     ctx.cache = resolve_cache_dir(
-        cache_dir, configured if isinstance(configured, str) else None, env, Path.cwd()
+        cache_dir,
+        configured if isinstance(configured, str) else None,
+        env,
+        Path.cwd(),
+        project=project,
     )
 
     edits, notes = plan(ctx)

@@ -9,6 +9,7 @@ a 2x target), so GitPython serves the commands that run once (githooks.py) inste
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,18 @@ WORKTREE = "worktree"
 INDEX = "index"
 _NOT_A_REPO = "not a git repository (pass --project inside a git checkout)"
 _CHUNK = 1 << 16  # a large lock is read in pieces of this size, never whole
+# What points git at a repository, an index or an object store. A hook inherits them
+# from git (right for that repository); a calling hook of another repository may leave
+# them behind (wrong for ours).
+LOCATION_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+)
 
 
 class Source:
@@ -46,6 +59,7 @@ class Repo:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.env = git_env(root)  # None: inherit ours unchanged
         self._batch: subprocess.Popen[bytes] | None = None
         self._unread = 0  # content bytes of the last object not read yet
 
@@ -63,7 +77,7 @@ class Repo:
     def git(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         """One git command in this work tree; the caller looks at the return code."""
         try:
-            return subprocess.run(["git", *args], cwd=self.root, capture_output=True)
+            return subprocess.run(["git", *args], cwd=self.root, env=self.env, capture_output=True)
         except OSError as exc:
             raise InputError("git", f"cannot run: {exc.strerror or exc}") from None
 
@@ -123,6 +137,7 @@ class Repo:
             self._batch = subprocess.Popen(
                 ["git", "cat-file", "--batch"],
                 cwd=self.root,
+                env=self.env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -138,6 +153,47 @@ def find_repo_root(start: Path) -> Path | None:
         if (d / ".git").exists():
             return d
     return None
+
+
+def git_env(root: Path, environ: dict[str, str] | None = None) -> dict[str, str] | None:
+    """The environment for git in the work tree at `root`; None when ours needs no change.
+
+    Inherited GIT_DIR & co. are kept only when they name this repository (a hook of
+    this repository: GIT_INDEX_FILE may name `git commit -a`'s temporary index, which
+    holds what is being committed). Otherwise they are dropped, and git finds the
+    repository from `root` as it would without them.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if not any(v in env for v in LOCATION_VARS):
+        return None
+    from envkey_hook.fastpath import git_dir
+
+    gitdir = git_dir(str(root))
+    if gitdir is not None and _names_this_repo(env, root, os.path.realpath(gitdir)):
+        return env
+    for var in LOCATION_VARS:
+        env.pop(var, None)
+    return env
+
+
+def _names_this_repo(env: dict[str, str], root: Path, gitdir: str) -> bool:
+    def real(value: str) -> str:
+        return os.path.realpath(os.path.join(os.getcwd(), value))
+
+    if "GIT_DIR" in env:
+        if real(env["GIT_DIR"]) != gitdir:
+            return False
+    elif any(v in env for v in LOCATION_VARS[3:6]):
+        return False  # an object store named without its repository: not ours to trust
+    if "GIT_WORK_TREE" in env and real(env["GIT_WORK_TREE"]) != os.path.realpath(root):
+        return False
+    index = env.get("GIT_INDEX_FILE")
+    if index is not None:
+        path = real(index)
+        if os.path.commonpath([path, gitdir]) != gitdir:
+            return False
+        env["GIT_INDEX_FILE"] = path  # git runs in `root`, maybe not where it was relative
+    return True
 
 
 def open_repo(root: Path) -> contextlib.closing[Repo]:

@@ -40,6 +40,9 @@ class Options(NamedTuple):
     lock_timeout: float = 10.0
     state: bool = True  # also compare with the recorded state (state.py), and update it
     save_state: bool = True  # False: the caller records it later (sync, once uv succeeded)
+    # A cache named explicitly (--cache-dir, UV_CACHE_DIR, cache-dir) must exist: a typo
+    # would be "reconciled" while the real cache stays stale. `sync` lets uv create it.
+    cache_must_exist: bool = True
 
 
 class Outcome:
@@ -60,6 +63,7 @@ class Outcome:
         self.envkeys: dict[str, EnvKey] = {}
         # The fingerprint the environment inputs in `envkeys` were observed under.
         self.env_key: list[str] | None = None
+        self.cache: Path | None = None  # the uv cache compared and purged
 
     @property
     def reinstall(self) -> list[str]:
@@ -202,10 +206,12 @@ def run(opts: Options) -> Outcome:
     settings_file = _join(rel, "pyproject.toml")
     watch = new.config.watch
     outcome.strict = new.config.strict
+    cache = cache_for(opts, new.settings, project)
+    outcome.cache = cache
     lock_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
-    new_keys, outcome.env_key = _with_env_inputs(opts, project, root, new, lock_keys)
+    new_keys, outcome.env_key = _with_env_inputs(opts, project, root, new, lock_keys, cache)
     outcome.envkeys = new_keys
-    recorded = _recorded(opts, root, project)
+    recorded = _recorded(opts, root, project, cache)
 
     if old is None:
         if not opts.all and recorded is None:
@@ -229,22 +235,25 @@ def run(opts: Options) -> Outcome:
 
     affected = {c.package for c in outcome.changes}
     if affected:
-        _purge(outcome, opts, project, root, states, new, affected)
+        _purge(outcome, opts, project, root, states, new, affected, cache)
     _record(opts, outcome, root, project, recorded)
     return outcome
 
 
 def _with_env_inputs(
-    opts: Options, project: Path, root: Path, new: ProjectState, keys: dict[str, EnvKey]
+    opts: Options,
+    project: Path,
+    root: Path,
+    new: ProjectState,
+    keys: dict[str, EnvKey],
+    cache: Path | None,
 ) -> tuple[dict[str, EnvKey], list[str] | None]:
     """`keys` with the environment inputs of native packages, and their fingerprint."""
     if not keys:
         return keys, None
     from envkey_hook import buildenv
-    from envkey_hook.cachedir import resolve_cache_dir
     from envkey_hook.fastpath import git_dir
 
-    cache = resolve_cache_dir(opts.cache_dir, new.settings.cache_dir, os.environ, Path.cwd())
     gitdir = git_dir(str(root))
     obs = buildenv.observe(
         keys,
@@ -265,10 +274,24 @@ def save_record(root: Path, project: Path, outcome: Outcome, save: bool = True) 
     from envkey_hook.fastpath import git_dir
 
     if save:
-        state.save_for(root, project, outcome.envkeys)
+        state.save_for(root, project, outcome.envkeys, cache=state.cache_id(outcome.cache))
     gitdir = git_dir(str(root))
     if gitdir is not None:
         envinputs.mark_seen(gitdir, str(project), outcome.env_key)
+
+
+def cache_for(opts: Options, settings: Settings, project: Path) -> Path | None:
+    """The uv cache this run reconciles; InputError for a named one that is missing."""
+    from envkey_hook.cachedir import resolve_cache_dir
+
+    return resolve_cache_dir(
+        opts.cache_dir,
+        settings.cache_dir,
+        os.environ,
+        Path.cwd(),
+        project=project,
+        must_exist=opts.cache_must_exist,
+    )
 
 
 def _read_states(
@@ -286,17 +309,23 @@ def _read_states(
     return new, old
 
 
-def _recorded(opts: Options, root: Path, project: Path) -> dict[str, EnvKey] | None:
-    """The envkeys the cache was last reconciled for (state.py), if used and recorded."""
+def _recorded(
+    opts: Options, root: Path, project: Path, cache: Path | None
+) -> dict[str, EnvKey] | None:
+    """The envkeys `cache` was last reconciled for (state.py), if used and recorded."""
     if not opts.state:
         return None
     from envkey_hook import state
 
-    return state.load_for(root, project)
+    return state.load_for(root, project, cache=state.cache_id(cache))
 
 
 def _record(
-    opts: Options, outcome: Outcome, root: Path, project: Path, recorded: dict[str, EnvKey] | None
+    opts: Options,
+    outcome: Outcome,
+    root: Path,
+    project: Path,
+    recorded: dict[str, EnvKey] | None,
 ) -> None:
     """Record the target's envkeys once nothing stale for them is left behind."""
     refused = any(n.message.startswith("refused:") for n in outcome.notices)
@@ -314,11 +343,10 @@ def _purge(
     states: list[ProjectState],
     new: ProjectState,
     affected: set[str],
+    cache: Path | None,
 ) -> None:
     from envkey_hook import purge
-    from envkey_hook.cachedir import resolve_cache_dir
 
-    cache = resolve_cache_dir(opts.cache_dir, new.settings.cache_dir, os.environ, Path.cwd())
     targets = _targets(project, states, affected, _whole_entries(outcome.changes, new.config))
     if not new.config.clean_local_sources:
         targets = [t._replace(local_dirs=frozenset()) for t in targets]

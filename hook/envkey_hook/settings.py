@@ -9,8 +9,8 @@ Checked against uv's source (crates/uv/src/lib.rs, uv-settings, uv-dirs) and uv 
 - Then the user file, then ONE system file; `UV_CONFIG_FILE` replaces all three;
   `UV_NO_CONFIG` drops all three, the project's `[tool.uv]` included;
   `UV_NO_SYSTEM_CONFIG` drops the system file.
-- A relative `cache-dir` is kept as written by uv and made absolute against uv's working
-  directory when used (not against the file's directory).
+- A relative `cache-dir` is kept as written, as uv keeps it, and made absolute where
+  it is used (cachedir.py: against uv's working directory, not the file's directory).
 - Where uv only warns about a `pyproject.toml` it cannot parse and walks on, we raise
   InputError instead: an ignored `[tool.uv]` is a mistake worth stopping for.
 """
@@ -68,7 +68,7 @@ class Settings(_Record):
         extra_build_variables: dict[str, dict[str, str]] | None = None,
         config_settings: dict[str, ConfigValue] | None = None,
         config_settings_package: dict[str, dict[str, ConfigValue]] | None = None,
-        cache_dir: str | None = None,  # as configured, absolute against uv's working dir
+        cache_dir: str | None = None,  # as written (maybe relative: see cachedir.py)
         files: list[str] | None = None,  # the files that set settings, highest first
     ) -> None:
         self.no_build_isolation = no_build_isolation
@@ -152,8 +152,8 @@ def load_settings(
     """Read and merge uv's settings for the project at `repo_root/project_relpath`.
 
     `project_relpath` should be the workspace root (where uv starts discovery).
-    `cwd` is uv's working directory: relative `UV_CONFIG_FILE` and `cache-dir` values
-    are resolved against it, as uv does.
+    `cwd` is uv's working directory: a relative `UV_CONFIG_FILE` is resolved against it,
+    as uv does.
     """
     base = cwd if cwd is not None else Path.cwd()
     layers: list[_Layer] = []
@@ -183,7 +183,7 @@ def load_settings(
                     if data is not None:
                         layers.append(_parse_uv_toml(data, candidate))
                     break
-    settings = _merge(layers, base)
+    settings = _merge(layers)
     # UV_NO_BUILD_ISOLATION is the `--no-build-isolation` flag: when true it wins over
     # every file; false is the same as unset (clap's `flag(false, false)` is None).
     if _env_bool(env, "UV_NO_BUILD_ISOLATION"):
@@ -206,7 +206,7 @@ class _Layer(_Record):
         self.cache_dir: str | None = None
 
 
-def _merge(layers: list[_Layer], base: Path) -> Settings:
+def _merge(layers: list[_Layer]) -> Settings:
     """Combine layers (highest first) with uv's `Combine` rules (uv-settings combine.rs)."""
     out = Settings(files=[layer.path for layer in layers])
     isolation: bool | None = None
@@ -225,8 +225,8 @@ def _merge(layers: list[_Layer], base: Path) -> Settings:
             out.config_settings_package[name] = _merge_config(
                 out.config_settings_package.get(name, {}), config
             )
-        if out.cache_dir is None and layer.cache_dir is not None:
-            out.cache_dir = os.path.join(base, layer.cache_dir)
+        if out.cache_dir is None:
+            out.cache_dir = layer.cache_dir
     # BuildIsolation::from_args on the merged values: a `no-build-isolation` set either
     # way (by the highest layer that sets it) overrides every `no-build-isolation-package`.
     if isolation is not None:

@@ -61,6 +61,9 @@ def git_dir(root: Path) -> Path | None:
     return target if target.is_dir() else None
 
 
+_OTHER_CACHES = 8  # envkeys kept for caches other than the last one reconciled
+
+
 def project_id(project: Path) -> str:
     """A stable name for a project directory: its resolved path."""
     return str(project.resolve())
@@ -112,8 +115,29 @@ def _decode(doc: object, project: Path) -> dict[str, EnvKey]:
     return keys
 
 
-def load(path: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | None:
-    """The recorded envkeys; None when there is no record or it cannot be used (one warning)."""
+def load(
+    path: Path, project: Path, warn: Warn = _warn, cache: str = ""
+) -> dict[str, EnvKey] | None:
+    """The recorded envkeys; None when there is no record or it cannot be used (one warning).
+
+    `cache` (see `cache_id`): the envkeys recorded for that cache; None, silently, when
+    there are none: reconciling one cache says nothing about another.
+    """
+    doc = _read_doc(path, project, warn)
+    if doc is None:
+        return None
+    if not cache or doc.get("cache") == cache:
+        return _decode(doc, project)
+    other = _other_caches(doc).get(cache)
+    try:
+        return None if other is None else _decode({**doc, "envkeys": other}, project)
+    except ValueError as exc:
+        warn(f"{path}: unusable recorded state ({exc}); ignored")
+        return None
+
+
+def _read_doc(path: Path, project: Path, warn: Warn) -> dict[str, Any] | None:
+    """The record as JSON, checked; None when absent or unusable (one warning)."""
     try:
         with open(path, "rb") as f:
             data = f.read(_MAX_BYTES + 1)
@@ -127,13 +151,28 @@ def load(path: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | N
             raise ValueError("too large")
         import json  # only once there is a record to read or write
 
-        return _decode(json.loads(data.decode("utf-8")), project)
+        doc = json.loads(data.decode("utf-8"))
+        _decode(doc, project)
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         warn(f"{path}: unusable recorded state ({exc}); ignored")
         return None
+    return doc  # type: ignore[no-any-return]
 
 
-def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn) -> bool:
+def _other_caches(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The envkeys last recorded for other caches, by `cache_id`."""
+    others = doc.get("other_caches")
+    return dict(others) if isinstance(others, dict) else {}
+
+
+def cache_id(cache: Path | None) -> str:
+    """How a record names the cache it was reconciled with."""
+    return "no-cache" if cache is None else str(cache)
+
+
+def save(
+    path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn, cache: str = ""
+) -> bool:
     """Record `keys` for `project`; False (after one warning) when it cannot be written.
 
     A record that cannot be written only costs the next run its extra baseline, so
@@ -146,6 +185,17 @@ def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _wa
         "project": project_id(project),
         "envkeys": _encode(keys),
     }
+    if cache:
+        # One file per project (the no-op record watches it): the envkeys of the caches
+        # reconciled before stay in it, so a run against one never hides another's.
+        doc["cache"] = cache
+        old = _read_doc(path, project, lambda _: None)
+        others = _other_caches(old) if old is not None else {}
+        if old is not None and isinstance(old.get("cache"), str):
+            others[old["cache"]] = old["envkeys"]
+        others.pop(cache, None)
+        if others:
+            doc["other_caches"] = dict(list(others.items())[-_OTHER_CACHES:])
     import json  # only once there is a record to read or write
 
     data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
@@ -158,14 +208,18 @@ def save(path: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _wa
     return True
 
 
-def load_for(root: Path, project: Path, warn: Warn = _warn) -> dict[str, EnvKey] | None:
+def load_for(
+    root: Path, project: Path, warn: Warn = _warn, cache: str = ""
+) -> dict[str, EnvKey] | None:
     path = state_path(root, project)
-    return None if path is None else load(path, project, warn)
+    return None if path is None else load(path, project, warn, cache)
 
 
-def save_for(root: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn) -> bool:
+def save_for(
+    root: Path, project: Path, keys: Mapping[str, EnvKey], warn: Warn = _warn, cache: str = ""
+) -> bool:
     path = state_path(root, project)
-    return False if path is None else save(path, project, keys, warn)
+    return False if path is None else save(path, project, keys, warn, cache)
 
 
 def union_changes(first: list[Change], second: list[Change]) -> list[Change]:

@@ -93,7 +93,7 @@ def collect(project: Path, cache_dir: str | None = None) -> dict[str, Any]:
     from envkey_hook.cache import find_entries
 
     cur = current.load(project, cache_dir)
-    recorded = state.load_for(cur.root, cur.project)
+    recorded = state.load_for(cur.root, cur.project, cache=state.cache_id(cur.cache))
     packages = []
     for target in current.targets(cur, cur.envkeys):
         key = cur.envkeys[target.name]

@@ -163,6 +163,7 @@ def run_sync(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
             dry_run=args.dry_run,
             lock_timeout=args.lock_timeout,
             save_state=False,  # recorded below, once uv sync succeeded
+            cache_must_exist=False,  # uv sync creates it
         )
         outcome = run(opts)
         _report(outcome, args.verbose - args.quiet, out, err)
