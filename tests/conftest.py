@@ -31,7 +31,7 @@ def isolated_env(
             monkeypatch.delenv(name)
     base = tmp_path_factory.mktemp("env")
     iso = Isolation(base / "home", base / "config", base / "cache", base / "uv-cache")
-    for path in (iso.home, iso.config, iso.cache, base / "git-template"):
+    for path in (iso.home, iso.config, iso.cache, iso.uv_cache, base / "git-template"):
         path.mkdir()
     gitconfig = base / "gitconfig"
     gitconfig.touch()

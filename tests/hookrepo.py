@@ -36,6 +36,7 @@ def isolated_env(base: Path, cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED)}
     (base / "git-template").mkdir(parents=True, exist_ok=True)
     (base / "gitconfig").touch()
+    cache.mkdir(parents=True, exist_ok=True)  # a named cache must exist (as uv leaves it)
     env.update(
         UV_CACHE_DIR=str(cache),
         UV_PYTHON=sys.executable,

@@ -490,6 +490,7 @@ def _invoke(
             env=env,
             capture_output=True,
             text=True,
+            errors="surrogateescape",  # paths that are not UTF-8 come back as their bytes
             preexec_fn=preexec,
             timeout=120,
         )
@@ -670,3 +671,27 @@ def test_a_run_against_another_cache_is_not_reconciled_for_the_real_one(
     rc, out, err = _invoke(ctx, monkeypatch, capfd)
     assert rc == 1 and CHANGE in out.splitlines(), (out, err)
     assert "Removed 1 build directory, 1 polluted slot of extpkg" in out
+
+
+def test_paths_that_are_not_utf8_with_verbose_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15 item 12: a cache path and a project path with a byte that is not UTF-8,
+    `-v`: the purge used to end in exit 3 ("internal error") after deleting, with the
+    report and the hint lost. Now the report lists the paths as their bytes."""
+    ctx = _world(tmp_path, "proj \udcff")  # b"proj \xff" on disk
+    odd_cache = tmp_path / "uv cache \udcfe"
+    ctx.cache.rename(odd_cache)
+    ctx.cache = odd_cache
+    ctx.env["UV_CACHE_DIR"] = str(odd_cache)
+    ctx.args.append("-v")
+    ctx.subprocess = True  # a real pipe: strict UTF-8, as a user's terminal or log has
+    before = content_snapshot(odd_cache)
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert (rc, err) == (1, ""), (out, err)
+    assert CHANGE in out.splitlines()
+    assert "Removed 1 build directory, 1 polluted slot of extpkg" in out
+    removed = before.keys() - content_snapshot(odd_cache).keys()
+    assert any(p.endswith("/src/build") for p in removed)
+    assert str(odd_cache) in out  # listed, byte for byte
+    assert "hint: run `uv sync --reinstall-package extpkg`" in out

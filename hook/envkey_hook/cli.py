@@ -20,7 +20,7 @@ exit codes:
   0  nothing to do, or done
   1  action taken that needs a follow-up (see the hint), or problems found
   2  usage, configuration or input error; nothing was deleted
-  3  internal error (a bug in envkey-hook); nothing was deleted
+  3  internal error (a bug in envkey-hook); the message says whether anything was deleted
 """
 
 
@@ -266,10 +266,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     return result
 
 
+def _tolerate_undecodable_paths() -> None:
+    """Paths with bytes that are not UTF-8 reach Python as lone surrogates; printed to a
+    strict UTF-8 stdout they raised after the deletions, losing the report and the hint.
+    They are written back as the original bytes (stderr already escapes them)."""
+    out = sys.stdout
+    reconfigure = getattr(out, "reconfigure", None)
+    encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    if reconfigure is not None and encoding == "utf8":
+        try:  # noqa: SIM105 - no contextlib import on the no-op path
+            reconfigure(errors="surrogateescape")
+        except (ValueError, OSError):  # pragma: no cover - a detached or closed stream
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from envkey_hook import fastpath
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    _tolerate_undecodable_paths()
     if fastpath.try_noop(argv):
         return EXIT_OK  # a record shows nothing changed since a clean run: no parsing at all
     parser = build_parser(argv)
@@ -286,8 +301,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ACTION
     except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
+        remove = sys.modules.get("envkey_hook.remove")
+        begun = getattr(remove, "begun", 0)
+        done = (
+            f"{begun} removal(s) had begun: run `envkey-hook run -v` again"
+            if begun
+            else "nothing was deleted"
+        )
         print(
-            f"error: internal error: {type(exc).__name__}: {exc} (please report)", file=sys.stderr
+            f"error: internal error: {type(exc).__name__}: {exc} (please report); {done}",
+            file=sys.stderr,
         )
         return EXIT_INTERNAL
 

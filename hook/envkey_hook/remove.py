@@ -265,11 +265,18 @@ def _rmtree_fd(dir_fd: int, name: str) -> None:
         os.rmdir(name, dir_fd=dir_fd)
 
 
+# Removals begun in this process: an internal error after one must not claim that
+# nothing was deleted (cli.main reads it).
+begun = 0
+
+
 def remove_tree(path: Path, allowed: AllowedSet) -> int:
     """Remove an allowed directory tree; bytes freed. RefusedRemoval when not allowed."""
+    global begun
     if not _safe_rmtree():
         raise RefusedRemoval(path, "shutil.rmtree is not safe against symlink attacks here")
     root, rel, shape = allowed.classify(path)
+    begun += 1
     if not FD_WALK:  # pragma: no cover - Windows: lstat checks, then plain paths
         return _remove_by_path(root, rel, path)
     parent_fd = _open_dir(root, rel[:-1])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -74,7 +75,7 @@ def state_path(root: Path, project: Path) -> Path | None:
     gd = git_dir(root)
     if gd is None:
         return None
-    digest = sha256_hex(project_id(project).encode())[:16]
+    digest = sha256_hex(os.fsencode(project_id(project)))[:16]  # a path may not be UTF-8
     return gd / DIR_NAME / f"state-{digest}.json"
 
 
