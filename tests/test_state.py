@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lockedproject
-from envkey_hook import state
+from envkey_hook import current, state
 from envkey_hook.envkey import Change, EnvKey
 from envkey_hook.errors import InputError
 from envkey_hook.run import Options, run
@@ -222,6 +222,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def go(root: Path, **kw: object) -> list[str]:
+    (root.parent / "cache").mkdir(exist_ok=True)  # a named cache must exist
     opts = Options(project=root, cache_dir=str(root.parent / "cache"), **kw)  # type: ignore[arg-type]
     return [c.describe() for c in run(opts).changes]
 
@@ -328,3 +329,22 @@ def test_state_command_shows_and_forgets(project: Path, capsys: pytest.CaptureFi
 def test_state_command_outside_git_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not inside a git repository"):
         state_cmd("--project", str(tmp_path))
+
+
+def test_each_cache_has_its_own_record(tmp_path: Path) -> None:
+    """Reconciling one cache says nothing about another (issue 13 item 4): the record
+    names its cache and keeps the envkeys last recorded for other caches apart."""
+    root = tmp_path / "p"
+    lockedproject.write(root, "1.0")
+    lockedproject.init(root)
+    keys = current.load(root).envkeys
+    a, b = state.cache_id(tmp_path / "a"), state.cache_id(tmp_path / "b")
+    assert state.save_for(root, root, keys, cache=a)
+    assert state.load_for(root, root, cache=b) is None
+    lockedproject.write(root, "2.0")
+    newer = current.load(root).envkeys
+    assert newer != keys
+    assert state.save_for(root, root, newer, cache=b)
+    assert state.load_for(root, root, cache=a) == keys  # kept, not overwritten
+    assert state.load_for(root, root, cache=b) == newer
+    assert state.load_for(root, root, cache=state.cache_id(None)) is None

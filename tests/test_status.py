@@ -61,7 +61,8 @@ def test_status_compares_with_the_recorded_state(tmp_path: Path) -> None:
     lockedproject.init(project)
     keys = status.collect(project, str(tmp_path / "cache"))
     assert keys["packages"][0]["recorded"] is None
-    state.save_for(project, project, current.load(project).envkeys)
+    cache = state.cache_id(tmp_path / "c")  # the record is for the cache status looks at
+    state.save_for(project, project, current.load(project).envkeys, cache=cache)
     assert status.collect(project, str(tmp_path / "c"))["packages"][0]["recorded"] == "same"
     lockedproject.write(project, "2.0")
     assert status.collect(project, str(tmp_path / "c"))["packages"][0]["recorded"] == "changed"
