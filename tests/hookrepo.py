@@ -351,6 +351,31 @@ def commit_with_unstaged_lock(r: HookRepo) -> None:
     assert "rtlib==2.0" in (r.repo / "pyproject.toml").read_text()  # still unstaged
 
 
+def commit_conflicted_lock(r: HookRepo) -> None:
+    """Bad input fails the pre-commit stage (one line, exit 2); post-* stages still pass."""
+    r.install()
+    lock = r.repo / "uv.lock"
+    good = lock.read_text()
+    head = r.git("rev-parse", "HEAD")
+    lock.write_text(good.replace("\n[[package]]\n", "\n<<<<<<< HEAD\n[[package]]\n", 1))
+    r.git("add", "uv.lock")
+    out = r.git("commit", "-m", "broken lock", check=False)
+    assert r.git("rev-parse", "HEAD") == head, out  # the commit failed
+    errors = [line for line in out.splitlines() if "error" in line or "warning" in line]
+    assert errors == [f"error: index:uv.lock: unresolved merge conflict markers (line {_line(lock)})"], out
+    if r.installer == "pre-commit":
+        assert "- exit code: 2" in out, out
+    assert_untouched(r, out)
+    r.git("commit", "--no-verify", "-m", "broken lock")
+    out = r.git("checkout", "-q", "HEAD~1")  # the post-checkout hook warns, never fails
+    assert "warning: post-checkout hook skipped .: " in out and "conflict markers" in out, out
+    assert r.git("rev-parse", "HEAD") == head
+
+
+def _line(path: Path) -> int:
+    return path.read_text().splitlines().index("<<<<<<< HEAD") + 1
+
+
 def clone(r: HookRepo) -> None:
     dest = r.base / "clone"
     out, opts = r.clone(dest)
@@ -381,6 +406,7 @@ SCENARIOS = [
     amend_without_runtime_move,
     commit_staged_lock,
     commit_with_unstaged_lock,
+    commit_conflicted_lock,
     clone,
     worktree_add,
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,35 @@ def test_lock_timeout_must_be_finite_and_not_negative(
 def test_lock_timeout_zero_means_try_once() -> None:
     args = cli.build_parser(["run"]).parse_args(["run", "--lock-timeout", "0"])
     assert args.lock_timeout == 0.0
+
+
+def test_uninstall_help_describes_uninstall(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["uninstall", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Remove the hook scripts `envkey-hook install` wrote" in text
+    assert "refused" not in text and "runs first" not in text  # install's words
+
+
+def test_unknown_option_shows_the_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--frm", "main"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: envkey-hook run ") and "--from FROM_REF" in err
+    assert err.splitlines()[-1] == "envkey-hook run: error: unrecognized arguments: --frm main"
+
+
+@pytest.mark.parametrize("command", ["run", "status", "key", "state", "doctor", "sync", "fix"])
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_project_that_is_not_a_directory_is_named(
+    command: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "not inside a git repository" (run) or "not a directory" for a missing one."""
+    project = tmp_path / "nope"
+    if kind == "file":
+        project.write_text("")
+    assert cli.main([command, "--project", str(project)]) == 2
+    problem = "does not exist" if kind == "missing" else "not a directory"
+    assert capsys.readouterr().err == f"error: {project}: {problem} (--project)\n"
+    assert not project.exists() or project.is_file()

@@ -176,6 +176,20 @@ def test_missing_cache_is_not_a_problem(tmp_path: Path, nowhere: Path) -> None:
     assert "environment: no uv.lock here" in out
 
 
+def test_cache_path_that_is_a_file_is_an_input_error(
+    tmp_path: Path, nowhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "does not exist", exit 0: the file is left alone and named."""
+    from envkey_hook import cli
+
+    cache = tmp_path / "cache"
+    cache.write_text("not a cache")
+    assert cli.main(["doctor", "--cache-dir", str(cache)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"error: {cache}: uv's cache directory is not a directory\n")
+    assert cache.read_text() == "not a cache"
+
+
 # --- the project's environment -------------------------------------------------------------
 
 

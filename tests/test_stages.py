@@ -194,7 +194,7 @@ def test_nothing_changed_prints_nothing(repo: Path) -> None:
     _git(repo, "commit", "-qam", "readme")
     assert _hook("post-checkout", "HEAD~1", "HEAD", "1") == (0, "", "")
     assert _hook("post-checkout", NULL1, "HEAD", "1") == (0, "", "")
-    assert _hook() == (0, "", "")  # inferred: pre-commit, nothing staged
+    assert _hook(env={"PRE_COMMIT": "1"}) == (0, "", "")  # inferred: pre-commit, nothing staged
 
 
 def test_nothing_changed_says_so_with_verbose(repo: Path) -> None:
@@ -244,6 +244,47 @@ def test_usage_errors(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["hook", "pre-push"]) == 2
     assert "unknown hook stage" in capsys.readouterr().err
     assert cli.main(["hook", "--strict", "post-checkout", "HEAD"]) == 2
+
+
+def test_no_stage_outside_pre_commit_says_what_it_expects(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a silent pre-commit run: git always passes the stage, pre-commit sets PRE_COMMIT."""
+    assert cli.main(["hook"]) == 2
+    assert capsys.readouterr().err == (
+        "error: envkey-hook hook: expected a stage (pre-commit, post-checkout, post-merge, "
+        "post-rewrite) and git's hook arguments; only pre-commit (which sets PRE_COMMIT) "
+        "may omit them\n"
+    )
+
+
+CONFLICTED = "version = 1\n<<<<<<< HEAD\nrevision = 2\n=======\nrevision = 3\n>>>>>>> other\n"
+
+
+@pytest.mark.parametrize("env", [{}, {"PRE_COMMIT": "1"}], ids=["git", "pre-commit"])
+def test_pre_commit_stage_fails_on_a_broken_staged_lock(
+    repo: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad input must not be committed: exit 2 and one line, even without --strict."""
+    _write(repo, {"uv.lock": CONFLICTED})
+    _git(repo, "add", "uv.lock")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert cli.main(["hook"] if env else ["hook", "pre-commit"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert "uv.lock" in err[0] and "conflict markers" in err[0], err
+
+
+def test_post_stages_never_fail_on_a_broken_lock(repo: Path) -> None:
+    _write(repo, {"uv.lock": CONFLICTED})
+    _git(repo, "commit", "-qam", "broken")
+    code, out, err = _hook("post-checkout", "HEAD~1", "HEAD", "1")
+    assert (code, out) == (0, "")
+    first = err.splitlines()[0]  # (sub/'s lock is no TOML either)
+    assert first.startswith("envkey-hook: warning: post-checkout hook skipped .: HEAD:uv.lock")
+    assert first.endswith("unresolved merge conflict markers (line 2)")
 
 
 def test_post_rewrite_reads_stdin_only_under_plain_git(repo: Path) -> None:

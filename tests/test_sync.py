@@ -145,6 +145,22 @@ def test_dry_run_changes_nothing(project: Path, uv: FakeUv) -> None:
     assert recorded_runtime(project) == "1.0"
 
 
+def test_dry_run_without_a_lock_says_what_it_cannot_compare(project: Path, uv: FakeUv) -> None:
+    """Not "+ uv lock" and then "uv.lock: not found (run `uv lock` first)"."""
+    (project / "uv.lock").unlink()
+    uv.exit("check", 1)
+    rc, out, err = go("--project", str(project), "--dry-run")
+    assert (rc, out) == (1, "")
+    assert err.splitlines() == [
+        "+ uv lock",
+        "note: dry run: uv.lock does not exist yet, nothing compared "
+        "(a real sync compares it once `uv lock` has written it)",
+        "+ uv sync --no-active",
+    ]
+    assert uv.calls() == [["lock", "--check"]]
+    assert not (project / "uv.lock").exists()
+
+
 def test_cache_dir_goes_to_uv_and_to_the_purge(project: Path, uv: FakeUv, tmp_path: Path) -> None:
     cache = str(tmp_path / "cache")
     go("--project", str(project), "--cache-dir", cache)

@@ -167,15 +167,22 @@ def _add_hook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="STAGE [ARGS...]",
         help=f"one of {', '.join(_HOOK_TYPES)}, then the hook's own arguments",
     )
+    descriptions = {
+        "install": "Install hook scripts in the directory git runs hooks from (core.hooksPath, "
+        "or the common git dir for worktrees). An existing hook is kept as "
+        "<type>.pre-envkey-hook and runs first; hooks written by pre-commit are refused.",
+        "uninstall": "Remove the hook scripts `envkey-hook install` wrote (and only those) "
+        "from the directory git runs hooks from, restoring a hook kept as "
+        "<type>.pre-envkey-hook. The recorded state in <git dir>/envkey-hook/ and the tool "
+        "itself stay: see the README's Uninstall section.",
+    }
     for name, verb in (("install", "install"), ("uninstall", "remove")):
         p = sub.add_parser(
             name,
             help=f"{verb} plain git hooks that run `envkey-hook hook` (without pre-commit)",
             epilog=f"examples:\n  envkey-hook {name}\n  envkey-hook {name} -t post-checkout",
             formatter_class=_formatter,
-            description=f"{verb.capitalize()} hook scripts in the directory git runs hooks from "
-            "(core.hooksPath, or the common git dir for worktrees). An existing hook is kept as "
-            "<type>.pre-envkey-hook and runs first; hooks written by pre-commit are refused.",
+            description=descriptions[name],
         )
         p.add_argument(
             "-t",
@@ -280,6 +287,29 @@ def _tolerate_undecodable_paths() -> None:
             pass
 
 
+def _command_parser(
+    parser: argparse.ArgumentParser, command: str | None
+) -> argparse.ArgumentParser:
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[command]
+            return chosen
+    return parser
+
+
+def _check_project(project: object) -> None:
+    """`--project` must name a directory: a missing one is not "not a git repository"."""
+    import os
+
+    if project is None or os.path.isdir(str(project)):
+        return
+    path = os.path.abspath(str(project))
+    problem = "not a directory" if os.path.lexists(path) else "does not exist"
+    raise InputError(path, f"{problem} (--project)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from envkey_hook import fastpath
 
@@ -288,11 +318,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if fastpath.try_noop(argv):
         return EXIT_OK  # a record shows nothing changed since a clean run: no parsing at all
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # in the chosen command's words, not the top-level usage
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
     try:
+        _check_project(getattr(args, "project", None))
         return _dispatch(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

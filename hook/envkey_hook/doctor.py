@@ -124,11 +124,13 @@ class _Found:
 
 def _cache_section(ctx: _Context, verbose: int, found: _Found, out: TextIO, err: TextIO) -> None:
     from envkey_hook.cachescan import Progress, fix_plan, scan_cache
+    from envkey_hook.purge import check_cache_readable
 
     start = time.monotonic()
     if ctx.cache is None:
         print("uv cache: none (UV_NO_CACHE: uv uses a throwaway cache)", file=out)
         return
+    check_cache_readable(ctx.cache)  # a file or an unreadable cache: exit 2, not "clean"
     if not ctx.cache.is_dir():
         print(f"uv cache {ctx.cache}: does not exist", file=out)
         return

@@ -72,10 +72,8 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
     quiet = verbosity < 0
     paint, paint_err = Painter(use_color(out)), Painter(use_color(err))
     for o in outcomes:
-        if o.message and verbosity > 0:
+        if o.message and not quiet:
             print(o.message, file=out)
-        elif o.message and not quiet:
-            print(o.message.split(";")[0], file=out)
         if not quiet:
             for c in o.changes:
                 print(paint("bold", c.package) + c.describe()[len(c.package) :], file=out)

@@ -216,8 +216,8 @@ def run(opts: Options) -> Outcome:
     if old is None:
         if not opts.all and recorded is None:
             outcome.message = (
-                f"no baseline: {_join(rel, 'uv.lock')} is not in {opts.from_ref}; "
-                "nothing compared (pass --all to purge every source-built package)"
+                f"no baseline: {_join(rel, 'uv.lock')} is not in {opts.from_ref}, nothing "
+                "compared (pass --all to purge every source-built package)"
             )
             _record(opts, outcome, root, project, recorded)
             return outcome

@@ -205,10 +205,11 @@ def run_hook(
 ) -> int:
     """`envkey-hook hook [STAGE [ARGS...]]`; the exit code.
 
-    Post-* stages (and, since the purge is in uv's cache, the pre-commit stage
-    too) report and exit 0 whatever happens, unless `strict`: a hook must not
-    fail a checkout for envkey-hook's own reasons.  In strict mode errors
-    propagate and a needed follow-up exits 1.
+    Post-* stages report and exit 0 whatever happens, unless `strict`: a hook must
+    not fail a checkout for envkey-hook's own reasons.  The pre-commit stage does
+    too, except for bad input (a broken uv.lock or settings file about to be
+    committed): that fails the commit, exit 2.  In strict mode errors propagate and
+    a needed follow-up exits 1.
     """
     env = os.environ if env is None else env
     out = sys.stdout if out is None else out
@@ -222,12 +223,18 @@ def run_hook(
         if stage == "post-rewrite" and "PRE_COMMIT_REWRITE_COMMAND" not in env:
             src = sys.stdin if stdin is None else stdin
             text = None if src is None or src.isatty() else src.read()
-    else:
+    elif "PRE_COMMIT" in env:  # pre-commit passes no stage name, only its variables
         stage, argv, text = infer_stage(env), [], None
+    else:
+        raise InputError(
+            "envkey-hook hook",
+            f"expected a stage ({', '.join(STAGES)}) and git's hook arguments; "
+            "only pre-commit (which sets PRE_COMMIT) may omit them",
+        )
     try:
         return _hook(stage, argv, env, text, strict, cache_dir, dry_run, verbosity, out, err)
     except Exception as exc:
-        if strict:
+        if strict or (stage == "pre-commit" and isinstance(exc, InputError)):
             raise
         why = (
             str(exc)
@@ -286,7 +293,7 @@ def _hook(
         try:
             outcome = run(opts)
         except InputError as exc:
-            if strict:
+            if strict or stage == "pre-commit":  # bad input must not be committed
                 raise
             print(f"envkey-hook: warning: {stage} hook skipped {rel or '.'}: {exc}", file=err)
             continue

@@ -147,6 +147,16 @@ def run_sync(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
         rc = _relock(uv, project, cache, args.dry_run, quiet, err)
         if rc != 0:
             return rc
+        if args.dry_run and not (project / "uv.lock").exists():
+            # The lock `uv lock` would write does not exist to be compared: say so, not
+            # "run `uv lock` first" right after showing that it would run.
+            print(
+                "note: dry run: uv.lock does not exist yet, nothing compared "
+                "(a real sync compares it once `uv lock` has written it)",
+                file=err,
+            )
+            _show([uv, "sync", "--no-active", *cache, *uv_args], err, quiet)
+            return EXIT_ACTION
 
     root = gitstate.find_repo_root(project)
     outcome: Outcome | None = None
