@@ -362,7 +362,8 @@ def commit_conflicted_lock(r: HookRepo) -> None:
     out = r.git("commit", "-m", "broken lock", check=False)
     assert r.git("rev-parse", "HEAD") == head, out  # the commit failed
     errors = [line for line in out.splitlines() if "error" in line or "warning" in line]
-    assert errors == [f"error: index:uv.lock: unresolved merge conflict markers (line {_line(lock)})"], out
+    problem = f"unresolved merge conflict markers (line {_line(lock)})"
+    assert errors == [f"error: index:uv.lock: {problem}"], out
     if r.installer == "pre-commit":
         assert "- exit code: 2" in out, out
     assert_untouched(r, out)
