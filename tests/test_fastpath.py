@@ -349,6 +349,10 @@ def test_a_changed_large_lock_imports_nothing_heavy(repo: Path) -> None:
     commit(repo)
     for name in ("uv.lock", "pyproject.toml"):
         (repo / name).write_bytes((BIG_TORCH / "after" / name).read_bytes())
+    # The torch fork that moves is Python 3.11's: the project's environment says which
+    # Python the lock is read for, whatever Python runs the tests.
+    (repo / ".venv").mkdir()
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.7\n")
     code = (
         "import sys\n"
         "from envkey_hook.cli import main\n"
