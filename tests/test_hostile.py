@@ -696,3 +696,44 @@ def test_paths_that_are_not_utf8_with_verbose_output(
     assert any(p.endswith("/src/build") for p in removed)
     assert str(odd_cache) in out  # listed, byte for byte
     assert "hint: run `uv sync --reinstall-package extpkg`" in out
+
+
+def test_requirements_changed_but_not_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15 item 13: a runtime bump in pyproject.toml without `uv lock`. The lock
+    shows no change, but `uv sync` would relock and build in the old objects: the run
+    says the lock is out of date and what to run (exit 1), deletes and records nothing."""
+    ctx = _world(tmp_path, "project")
+    (ctx.project / "uv.lock").write_bytes(git(ctx.project, "show", "HEAD:uv.lock").encode())
+    roots = (ctx.cache, ctx.project)
+    before = content_snapshot(*roots)
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert (rc, err) == (1, ""), out
+    lines = out.splitlines()
+    assert lines[0] == (
+        "uv.lock is out of date: pyproject.toml changed project.dependencies, project.version "
+        "since HEAD, uv.lock did not"  # the world's bump also turns 0.1.0 into 0.2.0
+    ), out
+    assert lines[-1] == "hint: run `uv lock`"
+    assert content_snapshot(*roots) == before
+    assert _states(ctx.project) == []
+    # Once relocked, the bump is in the lock and the stale build is purged.
+    (ctx.project / "uv.lock").write_text(
+        (ctx.project / "uv.lock").read_text().replace("1.0", "2.0")
+    )
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert rc == 1 and CHANGE in out.splitlines(), (out, err)
+    assert "Removed 1 build directory, 1 polluted slot of extpkg" in out
+
+
+def test_a_pyproject_change_outside_the_requirements_is_no_alarm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ctx = _world(tmp_path, "project")
+    git(ctx.project, "checkout", "--", ".")
+    path = ctx.project / "pyproject.toml"
+    path.write_text(path.read_text() + "\n[tool.ruff]\nline-length = 99\n")
+    rc, out, err = _invoke(ctx, monkeypatch, capfd)
+    assert (rc, err) == (0, ""), out
+    assert "out of date" not in out

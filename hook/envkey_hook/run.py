@@ -64,6 +64,9 @@ class Outcome:
         # The fingerprint the environment inputs in `envkeys` were observed under.
         self.env_key: list[str] | None = None
         self.cache: Path | None = None  # the uv cache compared and purged
+        # Set when the requirements changed but the lock did not (lockcheck.py): what the
+        # next sync builds is unknown until `uv lock`; nothing is recorded.
+        self.lock_out_of_date: str | None = None
 
     @property
     def reinstall(self) -> list[str]:
@@ -90,13 +93,15 @@ class Outcome:
     def next_command(self) -> str | None:
         if self.busy:
             return "envkey-hook run"  # again, once uv has finished
+        if self.lock_out_of_date:
+            return "uv lock"  # a sync now would relock and build in the old objects
         if not self.reinstall:
             return None
         return "uv sync " + " ".join(f"--reinstall-package {p}" for p in self.reinstall)
 
     @property
     def exit_code(self) -> int:
-        if self.busy or self.reinstall or (self.dry_run and self.removals):
+        if self.busy or self.reinstall or self.lock_out_of_date or (self.dry_run and self.removals):
             return 1
         return 0
 
@@ -201,6 +206,9 @@ def run(opts: Options) -> Outcome:
     outcome = Outcome(str(project), opts.from_ref, opts.to_ref, dry_run=opts.dry_run)
     with gitstate.open_repo(root) as repo:
         new, old = _read_states(opts, repo, root, rel, project)
+        if old is not None and old.lock._key()[1:] == new.lock._key()[1:]:  # but the label
+            # Reported as the run's message (text and --json), acted on by the fields.
+            outcome.message = outcome.lock_out_of_date = _stale_lock(opts, repo, rel)
 
     env = marker_environment(os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv"))
     settings_file = _join(rel, "pyproject.toml")
@@ -280,6 +288,32 @@ def save_record(root: Path, project: Path, outcome: Outcome, save: bool = True) 
         envinputs.mark_seen(gitdir, str(project), outcome.env_key)
 
 
+def _stale_lock(opts: Options, repo: gitstate.Repo, rel: str) -> str | None:
+    """Why the lock (the same in both states) is behind the target's requirements, or None.
+
+    uv would relock at the next sync, so the envkeys of this lock do not show what it
+    will build (lockcheck.py).
+    """
+    from envkey_hook.lockcheck import changed_keys, requirements
+
+    pyproject, uv_toml = _join(rel, "pyproject.toml"), _join(rel, "uv.toml")
+    views = []
+    for ref in (opts.from_ref, opts.to_ref):
+        files = gitstate.ref_source(repo, ref)
+        if files is None:
+            return None
+        views.append(requirements(files.read(pyproject), files.read(uv_toml), pyproject))
+    keys = changed_keys(*views)
+    if not keys:
+        return None
+    lock = _join(rel, "uv.lock")
+    return (
+        f"{lock} is out of date: {pyproject} changed {', '.join(keys)} since {opts.from_ref}, "
+        f"{lock} did not; run `uv lock`, then `envkey-hook run` again (until then the next "
+        "`uv sync` relocks and builds in what the old lock left)"
+    )
+
+
 def cache_for(opts: Options, settings: Settings, project: Path) -> Path | None:
     """The uv cache this run reconciles; InputError for a named one that is missing."""
     from envkey_hook.cachedir import resolve_cache_dir
@@ -331,6 +365,8 @@ def _record(
     refused = any(n.message.startswith("refused:") for n in outcome.notices)
     if not opts.state or not opts.save_state or opts.dry_run or outcome.busy or refused:
         return
+    if outcome.lock_out_of_date:
+        return  # the envkeys of a lock uv is about to replace: not reconciled
     # Unchanged: spare the hook a write and an fsync.
     save_record(root, project, outcome, save=recorded != outcome.envkeys)
 
