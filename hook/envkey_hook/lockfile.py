@@ -91,10 +91,11 @@ class Lock:
 
 def read_lock(path: Path) -> Lock:
     """Read and parse a uv.lock file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    from envkey_hook import readfile
+
+    data = readfile.read(path, readfile.LOCK_LIMIT)
+    if data is None:
+        raise InputError(path, "not found (run `uv lock` first)")
     return parse_lock(data, str(path))
 
 
