@@ -57,7 +57,7 @@ def isolated_env(base: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("GIT_", "UV_", "XDG_", "PYTHON", "VIRTUAL_ENV", "PRE_COMMIT"))
     }
-    for name in ("home", "config", "cache", "pycache"):
+    for name in ("home", "config", "cache", "pycache", "uv-cache"):  # a named cache must exist
         (base / name).mkdir(parents=True, exist_ok=True)
     env.update(
         HOME=str(base / "home"),
