@@ -9,6 +9,7 @@ version, options, supported-markers); the git URL was replaced by git.example.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Callable, Union
@@ -412,9 +413,12 @@ def test_forks_are_not_duplicates() -> None:
 def test_read_lock_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         read_lock(tmp_path / "uv.lock")
-    assert str(info.value) == f"{tmp_path / 'uv.lock'}: cannot read: No such file or directory"
-    with pytest.raises(InputError, match="cannot read: Is a directory"):
+    assert str(info.value) == f"{tmp_path / 'uv.lock'}: not found (run `uv lock` first)"
+    with pytest.raises(InputError, match="is a directory, expected a file"):
         read_lock(tmp_path)
+    os.mkfifo(tmp_path / "fifo.lock")  # refused, never waited on
+    with pytest.raises(InputError, match=r"is a named pipe \(FIFO\), not a regular file"):
+        read_lock(tmp_path / "fifo.lock")
 
 
 # --- generated locks in uv's layout ----------------------------------------------------
