@@ -1,6 +1,6 @@
 """Run every benchmark of issue 5 and print one line per figure: `name: ratio (target <= X)`.
 
-    python bench/run.py [--reps N] [--only noop,biglock,purge,doctor] [--keep]
+    python bench/run.py [--reps N] [--only noop,biglock,reallock,purge,doctor] [--keep]
 
 Uses the `envkey-hook` and `uv` installed next to this interpreter, a temporary
 directory for every repository and cache, and nothing of the user's (HOME, XDG
@@ -21,11 +21,13 @@ import bench_biglock
 import bench_doctor
 import bench_noop
 import bench_purge
+import bench_reallock
 from common import UV, isolated_env, workdir
 
 BENCHMARKS = {
     "noop": bench_noop.main,
     "biglock": bench_biglock.main,
+    "reallock": bench_reallock.main,
     "purge": bench_purge.main,
     "doctor": bench_doctor.main,
 }
