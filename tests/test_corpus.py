@@ -75,8 +75,15 @@ def _copy(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, dirs_exist_ok=True)
 
 
+def _cache(project: Path) -> str:
+    """An empty uv cache of the test's own (a named cache must exist)."""
+    cache = project.parent / "uv-cache"
+    cache.mkdir(exist_ok=True)
+    return str(cache)
+
+
 def _hook(project: Path, *args: str) -> dict[str, Any]:
-    cmd = [*ENVKEY_HOOK, *args, "--json", "--cache-dir", str(project.parent / "uv-cache")]
+    cmd = [*ENVKEY_HOOK, *args, "--json", "--cache-dir", _cache(project)]
     proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=dict(os.environ))
     assert proc.returncode in (0, 1), f"{' '.join(args)}: exit {proc.returncode}\n{proc.stderr}"
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -93,7 +100,7 @@ def _runtimes(inputs: dict[str, str], names: set[str]) -> dict[str, str]:
 
 def _status(project: Path) -> list[dict[str, Any]]:
     """Every package uv builds: `status --all`, or `status` where `--all` does not exist yet."""
-    cmd = [*ENVKEY_HOOK, "status", "--all", "--json", "--cache-dir", str(project.parent / "c")]
+    cmd = [*ENVKEY_HOOK, "status", "--all", "--json", "--cache-dir", _cache(project)]
     proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
     if proc.returncode == 2 and "--all" in proc.stderr:
         return list(_hook(project, "status")["packages"])
