@@ -74,11 +74,16 @@ def test_removes_git_slot_checkout_build_and_local_build(
     assert not (repo / "vendor" / "ext" / "build").exists()
 
 
-def test_removes_whole_entry(roots: tuple[Path, Path, AllowedSet]) -> None:
+def test_removes_whole_entry_but_keeps_its_lock(roots: tuple[Path, Path, AllowedSet]) -> None:
+    """Issue 15 item 5: a uv process may hold or wait on `<entry>/.lock`: it stays (the
+    same inode), everything else in the entry goes."""
     cache, _, allowed = roots
     tree = polluted_entry(cache, "pypi")
+    (tree["entry"] / "revision.http").write_bytes(b"rev")
+    lock_inode = os.stat(tree["entry"] / ".lock").st_ino
     remove_tree(tree["entry"], allowed)
-    assert not tree["entry"].exists()
+    assert os.listdir(tree["entry"]) == [".lock"]
+    assert os.stat(tree["entry"] / ".lock").st_ino == lock_inode
 
 
 def test_symlinked_build_is_refused(roots: tuple[Path, Path, AllowedSet], tmp_path: Path) -> None:

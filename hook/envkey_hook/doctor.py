@@ -247,10 +247,13 @@ def _fix(
     """Remove under uv's locks; the number of removals that failed."""
     from envkey_hook import purge
     from envkey_hook.locks import LockBusy
+    from envkey_hook.preflight import virtualenvs
     from envkey_hook.remove import AllowedSet
     from envkey_hook.report import human_size
 
-    allowed = AllowedSet(cache=ctx.cache, repo=ctx.cur.root if ctx.cur else None)
+    project = ctx.cur.project if ctx.cur else None
+    venvs = virtualenvs(project, os.environ)
+    allowed = AllowedSet(cache=ctx.cache, repo=ctx.cur.root if ctx.cur else None, venvs=venvs)
     try:
         result = purge.execute(removals, ctx.cache, allowed, lock_timeout=args.lock_timeout)
     except LockBusy as busy:
@@ -258,6 +261,8 @@ def _fix(
         return 1
     for r in result.removed:
         print(f"Removed {r.kind} of {r.package} ({human_size(r.size)}): {r.path}", file=out)
-    for r, why in result.refused:
-        print(f"error: {r.package}: {r.path}: refused: {why}", file=err)
+    for n in result.notices():
+        print(f"error: {n.package}: {n.path}: {n.message}", file=err)
+        if n.fix:
+            print(f"hint: stale build state stays: run `{n.fix}`", file=err)
     return len(result.refused)

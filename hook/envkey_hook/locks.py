@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 from envkey_hook.errors import InputError
 from envkey_hook.remove import FD_WALK, RefusedRemoval, open_beneath
@@ -22,12 +23,58 @@ _POLL_SECONDS = 0.05
 
 
 class LockBusy(Exception):
-    """A uv lock was not free within the timeout; nothing is held any more."""
+    """A uv lock was not free within the timeout, or could not be taken at all (then
+    envkey-hook cannot tell whether uv is using it); nothing is held any more."""
 
-    def __init__(self, lock_path: Path, holder: str) -> None:
-        super().__init__(f"{lock_path} is locked by {holder}")
+    def __init__(self, lock_path: Path, holder: str, unknown: str | None = None) -> None:
+        what = f"cannot take it ({unknown}), so uv may be using it" if unknown else None
+        super().__init__(f"{lock_path}: {what}" if what else f"{lock_path} is locked by {holder}")
         self.lock_path = lock_path
         self.holder = holder
+
+
+_MASK = (1 << 64) - 1
+
+
+def _diffuse(x: int) -> int:
+    x = (x * 0x6EED0E9DA4D94A4F) & _MASK
+    x ^= (x >> 32) >> (x >> 60)
+    return (x * 0x6EED0E9DA4D94A4F) & _MASK
+
+
+def _seahash(data: bytes) -> int:
+    """seahash 4.1's streaming SeaHasher (default seeds) over `data`, as uv uses it."""
+    s = [0x16F11FE89B0D677C, 0xB480A793D8E6C86C, 0x6FE2E5AAF078EBC9, 0x14F994A4C5259381]
+    whole = len(data) // 8 * 8
+    for i in range(0, whole, 8):
+        s = [s[1], s[2], s[3], _diffuse(s[0] ^ int.from_bytes(data[i : i + 8], "little"))]
+    tail = data[whole:]
+    a = _diffuse(s[0] ^ int.from_bytes(tail, "little")) if tail else s[0]
+    return _diffuse(a ^ s[1] ^ s[2] ^ s[3] ^ len(data))
+
+
+def _path_hash_bytes(path: bytes) -> bytes:
+    """What Rust's `impl Hash for Path` feeds the hasher on Unix: the components, then a
+    usize mixing their lengths (a `.` component is skipped, as `components()` does)."""
+    parts = [p for p in path.split(b"/") if p and p != b"."]
+    bits = 0
+    for p in parts:
+        bits = (bits + len(p)) & _MASK
+        bits = ((bits >> 2) | (bits << 62)) & _MASK  # rotate_right(2)
+    return b"".join(parts) + bits.to_bytes(8, "little")
+
+
+def setuptools_lock_paths(source_dir: Path) -> list[Path]:
+    """Where uv locks an in-place setuptools build of `source_dir`.
+
+    uv 0.13 takes `<temp dir>/uv-setuptools-<cache_digest(canonical dir)>.lock` exclusive
+    around the build (uv-build-frontend `acquire_lock`). Its temp dir is `$TMPDIR` or
+    `/tmp`; the environment of the uv that builds may differ from ours, so both.
+    """
+    real = os.fsencode(os.path.realpath(source_dir))
+    digest = _seahash(_path_hash_bytes(real)).to_bytes(8, "little").hex()
+    dirs = {os.environ.get("TMPDIR") or "/tmp", "/tmp"}
+    return [Path(d) / f"uv-setuptools-{digest}.lock" for d in sorted(dirs)]
 
 
 if sys.platform == "win32":  # pragma: no cover - best effort, untested
@@ -146,26 +193,52 @@ def lock_holder(path: Path) -> str:
 
 
 class CacheLocks:
-    """Hold `<cache>/.lock` shared and each `<entry>/.lock` exclusive, or none of them.
+    """Hold `<cache>/.lock` shared, each `<entry>/.lock` exclusive and the given lock
+    files outside the cache (uv's setuptools source-tree locks) exclusive, or none.
 
-    Locks are taken in sorted order so that two envkey-hook runs cannot deadlock,
-    polling until `timeout` seconds have passed in total; then everything taken so
-    far is released and LockBusy names the holder.
+    Locks are taken in uv's order (entries, then the source tree), each group sorted so
+    that two envkey-hook runs cannot deadlock, polling until `timeout` seconds have
+    passed in total; then everything taken so far is released and LockBusy names the
+    holder. `rescan` lists entries to hold once the rest is held: an entry uv created
+    meanwhile is caught there (its build then waits on the source-tree lock we hold).
+    A cache reached through a symlink is locked where uv locks it: at its target.
     """
 
-    def __init__(self, cache: Path | None, entries: Iterable[Path], timeout: float) -> None:
+    def __init__(
+        self,
+        cache: Path | None,
+        entries: Iterable[Path],
+        timeout: float,
+        extra_files: Iterable[Path] = (),
+        rescan: Callable[[], Iterable[Path]] | None = None,
+        guards: Iterable[Path] = (),
+    ) -> None:
         root = [(cache / ".lock", True)] if cache is not None and cache.is_dir() else []
-        self._root = cache
+        self._cache = cache
+        self._root = Path(os.path.realpath(cache)) if cache is not None else None
         exclusive = sorted({e / ".lock" for e in entries})
         self._wanted = root + [(p, False) for p in exclusive]
+        self._extra = sorted(set(extra_files))
+        self._rescan = rescan
+        # Entries whose lock guards a deletion outside them (an in-place build): not
+        # being able to take it means we cannot tell whether uv builds there.
+        self._guards = {g / ".lock" for g in guards}
         self._timeout = timeout
         self._held: list[int] = []
+        self._held_paths: set[Path] = set()
 
     def __enter__(self) -> CacheLocks:
         deadline = time.monotonic() + self._timeout
         try:
             for path, shared in self._wanted:
                 self._acquire(path, shared, deadline)
+            for path in self._extra:
+                self._acquire_outside(path, deadline)
+            if self._rescan is not None:
+                for entry in sorted(self._rescan()):
+                    if entry / ".lock" not in self._held_paths:
+                        self._guards.add(entry / ".lock")
+                        self._acquire(entry / ".lock", False, deadline)
         except BaseException:
             self.release()
             raise
@@ -179,16 +252,44 @@ class CacheLocks:
     ) -> None:
         self.release()
 
-    def _acquire(self, path: Path, shared: bool, deadline: float) -> None:
+    def _in_real_cache(self, path: Path) -> Path:
+        """`path` spelled below the cache's real location (uv follows a symlinked root)."""
+        if self._cache is None or self._root is None:
+            return path
         try:
-            fd = _open_lock_file(path, self._root)
+            return self._root / path.relative_to(self._cache)
+        except ValueError:
+            return path
+
+    def _acquire(self, path: Path, shared: bool, deadline: float) -> None:
+        real = self._in_real_cache(path)
+        try:
+            fd = _open_lock_file(real, self._root)
         except FileNotFoundError:
             return  # the entry went away since it was planned: nothing left to guard
-        except RefusedRemoval:
-            return  # a symlink on the way: remove_tree refuses everything below it too
-        except OSError as exc:  # a read-only entry without a lock file, a symlink (ELOOP)
+        except RefusedRemoval as exc:
+            if path not in self._guards:
+                return  # a symlink on the way: remove_tree refuses everything below it too
+            # uv would follow the symlink: whether it holds what the link points to
+            # cannot be told from here, so the lock counts as busy.
+            raise LockBusy(path, "", exc.reason) from None
+        except OSError as exc:  # a read-only entry without a lock file
             raise InputError(path, f"cannot open uv's lock: {exc.strerror or exc}") from None
+        self._hold(fd, path, shared, deadline)
+
+    def _acquire_outside(self, path: Path, deadline: float) -> None:
+        """A lock file uv keeps outside the cache (created if missing, as uv does)."""
+        try:
+            fd = _open_lock_file(path)
+        except FileNotFoundError:
+            return  # no such temp dir: no uv can lock (or build under) this name there
+        except OSError as exc:  # a symlink (ELOOP), another user's file we cannot open
+            raise LockBusy(path, "", exc.strerror or str(exc)) from None
+        self._hold(fd, path, False, deadline)
+
+    def _hold(self, fd: int, path: Path, shared: bool, deadline: float) -> None:
         self._held.append(fd)  # closed by release() whatever happens next
+        self._held_paths.add(path)
         while not _try_lock(fd, shared):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -197,6 +298,7 @@ class CacheLocks:
 
     def release(self) -> None:
         """Release every lock held (closing the fd drops a flock)."""
+        self._held_paths.clear()
         while self._held:
             fd = self._held.pop()
             with contextlib.suppress(OSError):

@@ -77,11 +77,17 @@ class Removal(NamedTuple):
 
 
 class Notice(NamedTuple):
-    """Something that looks stale but was left alone."""
+    """Something that looks stale but was left alone.
+
+    `blocking`: stale build state stays where uv will use it, so the run has not
+    succeeded (exit 1, state not recorded); `fix` is the command that clears it.
+    """
 
     package: str
     path: Path
     message: str
+    blocking: bool = False
+    fix: str | None = None
 
 
 class Result:
@@ -91,6 +97,45 @@ class Result:
         self.removed: list[Removal] = []
         self.freed = 0
         self.refused: list[tuple[Removal, str]] = []
+        # Renamed out of uv's sight but not fully deleted: the next run finishes them.
+        self.partial: list[tuple[Removal, str]] = []
+
+    def notices(self) -> list[Notice]:
+        """What was refused or half done, as notices (with what clears it)."""
+        found = [refusal_notice(r, why) for r, why in self.refused]
+        for r, why in self.partial:
+            msg = f"renamed away but not fully deleted ({why}): `envkey-hook run` retries"
+            found.append(Notice(r.package, r.path.parent, msg))
+        return found
+
+
+def _quote(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def clear_build_command(build: Path) -> str | None:
+    """`rm -rf` of the setuptools output in `build` (what makes it stale), if any."""
+    try:
+        with os.scandir(build) as it:
+            names = sorted(e.name for e in it if _SETUPTOOLS_ANY.fullmatch(e.name))
+    except OSError:
+        return None
+    if not names:
+        return None
+    return "rm -rf -- " + " ".join(_quote(build / n) for n in names)
+
+
+def refusal_notice(r: Removal, why: str) -> Notice:
+    """A removal that did not happen: its stale state stays; say what clears it."""
+    if r.kind == "local-build" and "another file system" not in why:
+        fix = clear_build_command(r.path)
+    elif r.kind == "local-build":
+        fix = None  # a mount in it: the user decides; rm -rf would cross it
+    else:
+        fix = f"uv cache clean {r.package}"
+    return Notice(r.package, r.path, f"refused: {why}", blocking=True, fix=fix)
 
 
 def is_setuptools_build_dir(path: Path) -> bool:
@@ -114,13 +159,18 @@ def _build_dir(
     except OSError:
         return None
     if stat.S_ISLNK(mode):
-        return Notice(package, path, "is a symlink: left alone")
+        fix = clear_build_command(path)  # what setuptools, following the link, reuses
+        return Notice(package, path, "is a symlink: left alone", fix is not None, fix)
     if not stat.S_ISDIR(mode):
         return None
     if not is_setuptools_build_dir(path):
         if not os.path.isdir(path):
             return None  # removed meanwhile (another run, `uv cache clean`)
-        return Notice(package, path, "not a setuptools build directory: left alone")
+        fix = clear_build_command(path)
+        msg = "not a setuptools build directory: left alone"
+        if fix is None:
+            return Notice(package, path, msg)  # no setuptools output in it: nothing stale
+        return Notice(package, path, msg + " (it holds stale setuptools output)", True, fix)
     return Removal(path, kind, package, entry, tree_size(path), detail)
 
 
@@ -248,6 +298,21 @@ def _in_entries(entries: list[Entry]) -> list[Removal | Notice | None]:
     return [*found, *polluted, *seen]
 
 
+def _symlinked(cache: Path, package: str, kinds: Iterable[str]) -> list[Notice]:
+    from envkey_hook import cachelinks
+
+    return [
+        Notice(
+            package,
+            link,
+            cachelinks.message(package),
+            True,
+            cachelinks.clean_command(package, link),
+        )
+        for link in cachelinks.symlinked_parts(cache, package, frozenset(kinds))
+    ]
+
+
 def check_cache_readable(cache: Path) -> None:
     """InputError when uv's cache (or a bucket in it) cannot be listed: an unreadable
     cache would otherwise look like one with nothing stale in it."""
@@ -284,6 +349,7 @@ def plan(
                     found += _leftovers(parent, "entry", t.name, None)
             else:
                 found += _in_entries(entries)
+            found += _symlinked(cache, t.name, kinds)
             for co in git_checkouts(cache, t.git_shas):
                 entry = _checkout_entry(co, entries, sorted(t.git_shas))
                 detail = f"build directory of git checkout {co.name}"
@@ -309,19 +375,37 @@ def execute(
     """Remove everything planned while holding uv's locks on every entry involved.
 
     All locks are taken first: when one is busy, LockBusy propagates and nothing is
-    deleted; so does InputError when a directory cannot be written (a read-only cache).
-    A refused removal is recorded and the others proceed.
+    deleted. Then every tree is checked before the first unlink (preflight.py): a
+    directory that cannot be written raises InputError, nothing deleted; a mount, a
+    tracked file or a virtual environment refuses that removal, the others proceed.
     """
     result = Result()
     entries = {r.entry for r in removals if r.entry is not None}
-    entries.update(p for r in removals for p in r.extra_locks)
+    guards = {p for r in removals for p in r.extra_locks}
+    local = [r for r in removals if r.kind == "local-build"]
+    source_locks: set[Path] = set()
+    if local:
+        from envkey_hook.locks import setuptools_lock_paths
+
+        for r in local:
+            source_locks.update(setuptools_lock_paths(r.path.parent))
     check_writable(removals)
     from envkey_hook.locks import CacheLocks
 
-    with CacheLocks(cache, entries, lock_timeout):
+    def rescan() -> list[Path]:
+        if cache is None or not local:
+            return []
+        return in_place_guards(cache, {r.package for r in local})
+
+    with CacheLocks(cache, entries | guards, lock_timeout, source_locks, rescan, guards):
+        refused = _preflight(removals, allowed)
         for r in removals:
+            if r.path in refused:
+                result.refused.append((r, refused[r.path]))
+                continue
+            problems: list[str] = []
             try:
-                freed = remove_tree(r.path, allowed)
+                freed = remove_tree(r.path, allowed, problems)
             except FileNotFoundError:
                 continue  # already gone (uv cache clean, or listed twice)
             except RefusedRemoval as exc:
@@ -332,8 +416,50 @@ def execute(
                 continue
             result.removed.append(r._replace(size=freed))
             result.freed += freed
+            if problems:
+                result.partial.append((r, "; ".join(problems[:3])))
         cleanup_leftovers({r.path.parent for r in removals}, allowed)
     return result
+
+
+def in_place_guards(cache: Path, packages: set[str]) -> list[Path]:
+    """`path/` and `editable/` entries uv may be building one of `packages` in place
+    under: theirs, and every entry whose package cannot be told yet (one uv has just
+    created holds nothing to tell it by)."""
+    from envkey_hook.cache import entry_package, subdirs
+
+    found = []
+    for bucket in buckets(cache, SDIST_BUCKET):
+        for kind in ("path", "editable"):
+            for d in subdirs(bucket / kind):
+                if entry_package(kind, d) in (None, *packages):
+                    found.append(d)
+    return found
+
+
+def _preflight(removals: Sequence[Removal], allowed: AllowedSet) -> dict[Path, str]:
+    """Removals that must not happen, with why; InputError when one could only half happen."""
+    from envkey_hook.preflight import in_virtualenv, tracked_under
+    from envkey_hook.remove import check_tree
+
+    refused: dict[Path, str] = {}
+    repo = allowed.repo
+    for r in removals:
+        why = None
+        if repo is not None and allowed.root_of(r.path) == repo:
+            why = in_virtualenv(r.path, repo, allowed.venvs)
+        try:
+            why = why or check_tree(r.path, allowed)
+        except (RefusedRemoval, FileNotFoundError):
+            continue  # remove_tree says why (or it is gone)
+        if why:
+            refused[r.path] = why
+    if repo is not None:
+        in_repo = [r.path for r in removals if r.path not in refused]
+        in_repo = [p for p in in_repo if allowed.root_of(p) == repo or repo in p.parents]
+        if in_repo:
+            refused.update(tracked_under(in_repo, repo, os.environ))
+    return refused
 
 
 def check_writable(removals: Iterable[Removal]) -> None:

@@ -63,7 +63,12 @@ class RefusedRemoval(Exception):
 class AllowedSet:
     """The roots under which removals may happen: uv cache root(s) and the repository."""
 
-    def __init__(self, cache: Path | Iterable[Path] | None = None, repo: Path | None = None):
+    def __init__(
+        self,
+        cache: Path | Iterable[Path] | None = None,
+        repo: Path | None = None,
+        venvs: Iterable[Path] = (),
+    ):
         if cache is None:
             caches: list[Path] = []
         elif isinstance(cache, Path):
@@ -72,6 +77,8 @@ class AllowedSet:
             caches = list(cache)
         self.caches = tuple(c if c.is_absolute() else Path.cwd() / c for c in caches)
         self.repo = repo
+        # Virtual environments in the repository: nothing in them is removed.
+        self.venvs = tuple(venvs)
 
     def classify(self, path: Path) -> tuple[Path, tuple[str, ...], str]:
         """(root, components below it, shape) of an allowed path; RefusedRemoval otherwise.
@@ -128,6 +135,8 @@ def _leftover_shape(
     """The shape of `rel`; "leftover" for a trash name where an allowed tree could have been."""
     if not is_trash(rel[-1]):
         return shape_of(rel)
+    if len(rel) > 1 and shape_of(rel[:-1]) == "entry":
+        return "leftover"  # a revision of an entry being emptied (its .lock stays)
     for name in _RENAMED_FROM:
         if shape_of((*rel[:-1], name)) is not None:
             return "leftover"
@@ -226,43 +235,60 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def _rmtree_at(dir_fd: int, name: str) -> None:
+def _rmtree_at(dir_fd: int, name: str, problems: list[str] | None = None) -> None:
     """Delete a renamed tree; what cannot be deleted is retried by the next run."""
-    if sys.version_info >= (3, 11):
-        import shutil
+    try:
+        dev = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev
+    except OSError:
+        return
+    failed = _rmtree_fd(dir_fd, name, dev)
+    if failed and problems is not None:
+        problems.extend(failed)
 
-        shutil.rmtree(name, dir_fd=dir_fd, ignore_errors=True)
-    else:  # pragma: no cover - rmtree gained dir_fd in 3.11
-        _rmtree_fd(dir_fd, name)
 
-
-def _rmtree_fd(dir_fd: int, name: str) -> None:
-    """rmtree relative to an open directory, never following a symlink (Python < 3.11).
+def _rmtree_fd(dir_fd: int, name: str, dev: int) -> list[str]:
+    """rmtree relative to an open directory, never following a symlink and never
+    entering another file system (like `rm --one-file-system`); what was left.
 
     shutil.rmtree(path) would resolve the parent's path again, and a component of it
-    could have been swapped for a symlink since it was checked.
+    could have been swapped for a symlink since it was checked; it also crosses mounts.
     """
     try:
         fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
     except OSError:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(name, dir_fd=dir_fd)  # not a directory (or a symlink): unlink it
-        return
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            return [f"{name}: {exc.strerror or exc}"]
+        return []
+    failed: list[str] = []
     try:
+        if os.fstat(fd).st_dev != dev:
+            return [f"{name}: on another file system: not entered"]
         with os.scandir(fd) as it:
             children = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         for child, is_dir in children:
             if is_dir:
-                _rmtree_fd(fd, child)
+                failed += [f"{name}/{f}" for f in _rmtree_fd(fd, child, dev)]
             else:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(child, dir_fd=fd)
-    except OSError:
-        pass
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    failed.append(f"{name}/{child}: {exc.strerror or exc}")
+    except OSError as exc:
+        failed.append(f"{name}: {exc.strerror or exc}")
     finally:
         os.close(fd)
-    with contextlib.suppress(OSError):
-        os.rmdir(name, dir_fd=dir_fd)
+    if not failed:
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+        except OSError as exc:
+            failed.append(f"{name}: {exc.strerror or exc}")
+    return failed
 
 
 # Removals begun in this process: an internal error after one must not claim that
@@ -270,23 +296,48 @@ def _rmtree_fd(dir_fd: int, name: str) -> None:
 begun = 0
 
 
-def remove_tree(path: Path, allowed: AllowedSet) -> int:
-    """Remove an allowed directory tree; bytes freed. RefusedRemoval when not allowed."""
+def remove_tree(path: Path, allowed: AllowedSet, problems: list[str] | None = None) -> int:
+    """Remove an allowed directory tree; bytes freed. RefusedRemoval when not allowed.
+
+    A whole cache entry is emptied, not removed: its `.lock` stays, since a uv process
+    may hold or wait on it. What could not be deleted (renamed out of uv's sight first)
+    is added to `problems`; the next run finishes it.
+    """
     global begun
-    if not _safe_rmtree():
-        raise RefusedRemoval(path, "shutil.rmtree is not safe against symlink attacks here")
     root, rel, shape = allowed.classify(path)
     begun += 1
     if not FD_WALK:  # pragma: no cover - Windows: lstat checks, then plain paths
+        if not _safe_rmtree():
+            raise RefusedRemoval(path, "shutil.rmtree is not safe against symlink attacks here")
         return _remove_by_path(root, rel, path)
     parent_fd = _open_dir(root, rel[:-1])
     try:
         if shape == "leftover":  # renamed already: uv never looks at it
             _check_real_dir(parent_fd, rel[-1], path)
             size = _size_at(parent_fd, rel[-1])
-            _rmtree_at(parent_fd, rel[-1])
+            _rmtree_at(parent_fd, rel[-1], problems)
             return size
-        return _remove_at(parent_fd, rel[-1], path)
+        if shape == "entry":
+            return _empty_entry(parent_fd, rel[-1], path, problems)
+        return _remove_at(parent_fd, rel[-1], path, problems)
+    finally:
+        os.close(parent_fd)
+
+
+def check_tree(path: Path, allowed: AllowedSet) -> str | None:
+    """Why the allowed tree at `path` must not be removed (a mount in it), or None;
+    InputError when it could only be half removed (a read-only directory in it)."""
+    from envkey_hook.preflight import mount_points, mounts_below, walk_check
+
+    root, rel, _ = allowed.classify(path)
+    if not FD_WALK:  # pragma: no cover
+        return None
+    mount = mounts_below(path, mount_points())
+    if mount is not None:
+        return f"{mount} is a mount point: left alone"
+    parent_fd = _open_dir(root, rel[:-1])
+    try:
+        return walk_check(parent_fd, rel[-1], path)
     finally:
         os.close(parent_fd)
 
@@ -298,7 +349,34 @@ def _check_real_dir(parent_fd: int, name: str, path: Path) -> None:
         raise RefusedRemoval(path, f"is {kind}")
 
 
-def _remove_at(parent_fd: int, name: str, path: Path) -> int:
+def _empty_entry(parent_fd: int, name: str, path: Path, problems: list[str] | None) -> int:
+    """Remove everything in a cache entry but its `.lock`: revision pointers first (uv
+    then sees no revision and starts afresh), then each revision, renamed away first."""
+    _check_real_dir(parent_fd, name, path)
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    try:
+        with os.scandir(fd) as it:
+            children = sorted((e.is_dir(follow_symlinks=False), e.name) for e in it)
+        size = 0
+        for is_dir, child in children:
+            if child == ".lock":
+                continue
+            if not is_dir:  # revision.http / revision.rev, or a symlink: unlink the name
+                with contextlib.suppress(FileNotFoundError):
+                    size += os.stat(child, dir_fd=fd, follow_symlinks=False).st_size
+                    os.unlink(child, dir_fd=fd)
+            elif is_trash(child):
+                size += _size_at(fd, child)
+                _rmtree_at(fd, child, problems)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    size += _remove_at(fd, child, path / child, problems)
+        return size
+    finally:
+        os.close(fd)
+
+
+def _remove_at(parent_fd: int, name: str, path: Path, problems: list[str] | None = None) -> int:
     _check_real_dir(parent_fd, name, path)
     try:
         fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
@@ -318,7 +396,7 @@ def _remove_at(parent_fd: int, name: str, path: Path) -> int:
     finally:
         os.close(fd)
     size = _size_at(parent_fd, trash)
-    _rmtree_at(parent_fd, trash)
+    _rmtree_at(parent_fd, trash, problems)
     return size
 
 

@@ -90,10 +90,13 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
             if verbosity > 0 or (o.dry_run and not quiet):
                 for r in rs:
                     print(f"  {r.path}", file=out)
-        if o.changes and not o.removals and not o.busy and not quiet:
+        if o.changes and not o.removals and not o.busy and not o.left_stale and not quiet:
             print("No stale build state in the cache", file=out)
         for n in o.notices:
             print(f"{paint_err('yellow', 'warning')}: {n.package}: {n.path}: {n.message}", file=err)
+            if n.blocking:
+                what = f"run `{n.fix}`" if n.fix else "clear it by hand, then run `envkey-hook run`"
+                print(f"{paint_err('cyan', 'hint')}: stale build state stays: {what}", file=err)
         if o.busy:
             print(f"{paint_err('red', 'error')}: {o.busy}; nothing was deleted", file=err)
         if o.migrations and not quiet:

@@ -90,6 +90,11 @@ class Outcome:
         )
 
     @property
+    def left_stale(self) -> list[Notice]:
+        """Stale build state left where uv will use it (refused, symlinked, foreign)."""
+        return [n for n in self.notices if n.blocking]
+
+    @property
     def next_command(self) -> str | None:
         if self.busy:
             return "envkey-hook run"  # again, once uv has finished
@@ -101,7 +106,8 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        if self.busy or self.reinstall or self.lock_out_of_date or (self.dry_run and self.removals):
+        stale = self.left_stale or self.lock_out_of_date
+        if self.busy or self.reinstall or stale or (self.dry_run and self.removals):
             return 1
         return 0
 
@@ -363,6 +369,7 @@ def _record(
 ) -> None:
     """Record the target's envkeys once nothing stale for them is left behind."""
     refused = any(n.message.startswith("refused:") for n in outcome.notices)
+    refused = refused or bool(outcome.left_stale)
     if not opts.state or not opts.save_state or opts.dry_run or outcome.busy or refused:
         return
     if outcome.lock_out_of_date:
@@ -391,15 +398,14 @@ def _purge(
     if opts.dry_run or not removals:
         return
     from envkey_hook.locks import LockBusy
+    from envkey_hook.preflight import virtualenvs
     from envkey_hook.remove import AllowedSet
 
-    allowed = AllowedSet(cache=cache, repo=root)
+    allowed = AllowedSet(cache=cache, repo=root, venvs=virtualenvs(project, os.environ))
     try:
         result = purge.execute(removals, cache, allowed, lock_timeout=opts.lock_timeout)
     except LockBusy as busy:
         outcome.busy = str(busy)
         return
     outcome.removals = list(result.removed)
-    outcome.notices += [
-        purge.Notice(r.package, r.path, f"refused: {why}") for r, why in result.refused
-    ]
+    outcome.notices += result.notices()
