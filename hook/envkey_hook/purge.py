@@ -129,7 +129,7 @@ def clear_build_command(build: Path) -> str | None:
 
 def refusal_notice(r: Removal, why: str) -> Notice:
     """A removal that did not happen: its stale state stays; say what clears it."""
-    if r.kind == "local-build" and "another file system" not in why:
+    if r.kind == "local-build" and "mount" not in why:
         fix = clear_build_command(r.path)
     elif r.kind == "local-build":
         fix = None  # a mount in it: the user decides; rm -rf would cross it
