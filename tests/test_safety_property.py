@@ -8,9 +8,16 @@ affected packages, local directory sources (`../../..`, absolute paths, links ou
 the repository) and purge modes. Between planning and deleting it may swap a planned
 path for a symlink, a file or nothing, as a concurrent process could.
 
+Issue 15 adds two positions: a file git tracks inside a local source's `build/` (the
+repository is then a real git repository), and a mount inside a `build/` (a tmpfs, or a
+bind mount of a directory outside, which has the same st_dev): a tree holding either
+must not be removed at all. Mounts are real when this process may mount (root);
+otherwise /proc/self/mountinfo is simulated, which is what the removal consults.
+
 Then `purge.plan` + `purge.execute` run, and an oracle written from the issue's text,
 not from the code, checks the whole tree: every path that disappeared lies inside the
 allowed set, and every other path (the outside directory included) is byte-identical.
+Examples: 1,000 by default (`ENVKEY_PROPERTY_EXAMPLES` overrides).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -29,7 +37,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envkey_hook.names import canonical_name
-from envkey_hook.purge import Target, execute, plan
+from envkey_hook.locks import LockBusy
+from envkey_hook.purge import Result, Target, execute, plan
 from envkey_hook.remove import TRASH_PREFIX, AllowedSet, RefusedRemoval, remove_tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fd-based removal is Unix-only")
@@ -75,6 +84,9 @@ class World:
     entries: dict[Path, str] = field(default_factory=dict)  # entry path -> normalized package
     git_entries: dict[Path, bool] = field(default_factory=dict)  # git entry -> has a wheel
     made: int = 0
+    real_git: bool = False  # the repository is a real git repository (tracked files)
+    tracked: set[Path] = field(default_factory=set)
+    mounts: list[Path] = field(default_factory=list)
 
     def fresh(self, prefix: str) -> Path:
         """A new name in the outside directory."""
@@ -115,6 +127,8 @@ def _build(data: st.DataObject, parent: Path, w: World) -> None:
         lib.mkdir(parents=True)
         (lib / "_ext.so").write_bytes(b"stale binary")
         (build / "temp.linux-x86_64-cpython-311").mkdir()
+        if data.draw(st.integers(0, 7), label="mount in build") == 0:
+            _mount(data, build / "temp.linux-x86_64-cpython-311" / "mnt", w)
         if data.draw(st.booleans(), label="link inside build"):
             os.symlink(_precious(w.outside, "linked-from-inside"), lib / "escape")
     elif kind == "user":
@@ -130,6 +144,69 @@ def _build(data: st.DataObject, parent: Path, w: World) -> None:
         (trash / "lib.x" / "half-deleted").write_bytes(b"x")
     if data.draw(st.integers(0, 7), label="trash link") == 0:
         os.symlink(_precious(w.outside, "trash-link-target"), parent / f"{TRASH_PREFIX}link")
+
+
+def _can_mount() -> bool:
+    probe = Path(tempfile.mkdtemp())
+    try:
+        ok = subprocess.run(["mount", "-t", "tmpfs", "none", str(probe)], capture_output=True)
+        if ok.returncode != 0:
+            return False
+        subprocess.run(["umount", str(probe)], check=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.rmdir()
+
+
+REAL_MOUNTS = sys.platform == "linux" and _can_mount()
+SIMULATED_MOUNTS: list[str] = []  # mountinfo's extra lines when mounting is not possible
+
+
+def _mount(data: st.DataObject, where: Path, w: World) -> None:
+    """A mount point at `where`: a tmpfs, or a bind mount of a directory outside."""
+    where.mkdir(parents=True)
+    bind = data.draw(st.booleans(), label="bind mount")
+    source = _precious(w.outside, "bind-source") if bind else None
+    if REAL_MOUNTS:
+        args = ["--bind", str(source)] if source else ["-t", "tmpfs", "none"]
+        subprocess.run(["mount", *args, str(where)], check=True)
+    else:
+        SIMULATED_MOUNTS.append(str(where))
+    w.mounts.append(where)
+    if not bind:
+        (where / "on another file system").write_text("never delete me")
+
+
+def _unmount(base: Path) -> None:
+    """Every mount below `base`, wherever a concurrent rename (_mutate) moved it."""
+    from envkey_hook.preflight import mount_points
+
+    if REAL_MOUNTS:
+        for m in sorted(mount_points() or [], reverse=True):
+            if m.startswith(f"{base}/"):
+                subprocess.run(["umount", "-l", m], check=False)
+    SIMULATED_MOUNTS.clear()
+
+
+def _track(data: st.DataObject, target: Path, w: World) -> None:
+    """Maybe make git track a file of `target/build` (the issue: a vendored build/)."""
+    build = target / "build"
+    if not w.real_git or data.draw(st.integers(0, 3), label="track") != 0:
+        return
+    try:
+        build.relative_to(w.repo)
+    except ValueError:
+        return
+    if os.path.islink(build) or not build.is_dir() or ".git" in build.relative_to(w.repo).parts:
+        return
+    files = sorted(p for p in build.rglob("*") if p.is_file() and not p.is_symlink())
+    if not files or any(m in f.parents for f in files for m in w.mounts):
+        return
+    f = data.draw(st.sampled_from(files), label="tracked file")
+    subprocess.run(["git", "-C", str(w.repo), "add", "-f", "--", str(f)], check=True)
+    w.tracked.add(f)
 
 
 def _slots(data: st.DataObject, rev: Path, dist: str, w: World) -> bool:
@@ -244,6 +321,7 @@ def _local_sources(data: st.DataObject, w: World) -> list[str]:
             target = w.repo / "vendor" / "real-ext"
         if v != "missing" and not (target / "build").exists():
             _build(data, target, w)
+            _track(data, target, w)
         out.append(v)
     return out
 
@@ -263,6 +341,10 @@ def build_world(data: st.DataObject, base: Path) -> World:
     else:
         w.cache.mkdir()
     (w.cache_real / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55")
+    repo.mkdir()
+    if data.draw(st.booleans(), label="real git"):
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        w.real_git = True
     (repo / ".git" / "build" / "lib").mkdir(parents=True)
     w.project.mkdir()
     (w.project / "pyproject.toml").write_text("[project]\nname = 'app'\n")
@@ -363,8 +445,16 @@ def _local_allowed(w: World, snap: dict[Path, Sig], targets: list[Target]) -> se
             continue
         if ".git" in rel.parts or not _real_dir(snap, w.repo, real):
             continue
+        if any(real / "build" in t.parents for t in w.tracked):
+            out |= _trash_in(snap, real)  # git tracks a file in build/: it stays
+            continue
         out |= {real / "build"} | _trash_in(snap, real)
     return out
+
+
+def _without_mounts(allowed: set[Path], w: World) -> set[Path]:
+    """A tree with a mount point in it is not removed at all (nor entered)."""
+    return {a for a in allowed if not any(m == a or a in m.parents for m in w.mounts)}
 
 
 def _mutate(data: st.DataObject, w: World, planned: list[Path]) -> None:
@@ -385,11 +475,11 @@ def _mutate(data: st.DataObject, w: World, planned: list[Path]) -> None:
         victim.write_text("swapped in")
 
 
-STATS = {"examples": 0, "removed": 0, "refused": 0, "trash": 0}
+STATS = {"examples": 0, "removed": 0, "refused": 0, "trash": 0, "mounts": 0, "tracked": 0}
 
 
 @settings(
-    max_examples=int(os.environ.get("ENVKEY_PROPERTY_EXAMPLES", "100")),
+    max_examples=int(os.environ.get("ENVKEY_PROPERTY_EXAMPLES", "1000")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -417,8 +507,13 @@ def _check_containment(tmp_root: Path, data: st.DataObject) -> None:
         removals, _ = plan(w.cache, targets, w.repo)
         _mutate(data, w, [r.path for r in removals])
         before = snapshot(base)
-        allowed = allowed_set(w, before, targets)
-        result = execute(removals, w.cache, AllowedSet(cache=w.cache, repo=w.repo), 0.5)
+        allowed = _without_mounts(allowed_set(w, before, targets), w)
+        try:
+            result = execute(removals, w.cache, AllowedSet(cache=w.cache, repo=w.repo), 0.5)
+        except LockBusy:
+            # A lock guarding an in-place build that cannot be taken (a symlinked entry):
+            # nothing may have been deleted; the checks below see to it.
+            result = Result()
         after = snapshot(base)
 
         for p, sig in before.items():
@@ -427,24 +522,46 @@ def _check_containment(tmp_root: Path, data: st.DataObject) -> None:
             else:
                 assert after[p] == sig, f"changed {p!r}"
         for p in after.keys() - before.keys():
-            # CacheLocks creates a missing lock file as uv does, in the cache only.
-            assert p.name == ".lock" and _real_dir(before, w.cache, p.parent), f"new {p!r}"
+            # CacheLocks creates a missing lock file as uv does, in the cache only (at
+            # the target of a symlinked cache root, where uv locks it too).
+            in_cache = _real_dir(before, w.cache, p.parent) or p.parent == w.cache_real
+            assert p.name == ".lock" and in_cache, f"new {p!r}"
         for r in result.removed:
-            assert r.path in allowed and not os.path.lexists(r.path)
+            assert r.path in allowed
+            if r.kind == "entry" and not r.path.name.startswith(TRASH_PREFIX):
+                # Emptied, its .lock kept: a uv process may hold or wait on it.
+                assert sorted(os.listdir(r.path)) in ([".lock"], []), r.path
+            else:
+                assert not os.path.lexists(r.path)
+        for t in w.tracked:
+            assert after.get(t) == before[t], f"tracked file changed: {t!r}"
         STATS["examples"] += 1
+        STATS["mounts"] += len(w.mounts)
+        STATS["tracked"] += len(w.tracked)
         STATS["removed"] += len(result.removed)
         STATS["refused"] += len(result.refused)
         STATS["trash"] += sum(1 for r in result.removed if r.path.name.startswith(TRASH_PREFIX))
     finally:
+        _unmount(base)
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_every_removal_is_inside_the_allowed_set(tmp_path: Path) -> None:
-    STATS.update(examples=0, removed=0, refused=0, trash=0)
+def test_every_removal_is_inside_the_allowed_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envkey_hook import preflight
+
+    if not REAL_MOUNTS:
+        real = preflight.mount_points
+        monkeypatch.setattr(preflight, "mount_points", lambda: (real() or []) + SIMULATED_MOUNTS)
+    STATS.update(examples=0, removed=0, refused=0, trash=0, mounts=0, tracked=0)
     _check_containment(tmp_path)
-    # Not vacuous: the random trees did lead to removals, refusals and leftover cleanup.
+    # Not vacuous: the random trees did lead to removals, refusals and leftover cleanup,
+    # and mounts and tracked files were among the positions.
     assert STATS["removed"] > STATS["examples"] // 2, STATS
     assert STATS["refused"] > 0 and STATS["trash"] > 0, STATS
+    if STATS["examples"] >= 100:
+        assert STATS["mounts"] > 0 and STATS["tracked"] > 0, STATS
 
 
 def test_build_symlinked_to_the_filesystem_root_is_refused(

@@ -116,7 +116,10 @@ def _quote(path: Path) -> str:
 
 
 def clear_build_command(build: Path) -> str | None:
-    """`rm -rf` of the setuptools output in `build` (what makes it stale), if any."""
+    """`rm -rf` of the setuptools output in `build` (what makes it stale), if any; never
+    for a path reached through a symlink (a hint must not delete where a link points)."""
+    if os.path.realpath(build) != os.path.abspath(build):
+        return None
     try:
         with os.scandir(build) as it:
             names = sorted(e.name for e in it if _SETUPTOOLS_ANY.fullmatch(e.name))
@@ -159,8 +162,10 @@ def _build_dir(
     except OSError:
         return None
     if stat.S_ISLNK(mode):
-        fix = clear_build_command(path)  # what setuptools, following the link, reuses
-        return Notice(package, path, "is a symlink: left alone", fix is not None, fix)
+        # setuptools follows the link and reuses what is there; no command is offered:
+        # an `rm` through a link pointing anywhere (`build -> /`) is not a hint to give.
+        stale = is_setuptools_build_dir(path)
+        return Notice(package, path, "is a symlink: left alone", stale)
     if not stat.S_ISDIR(mode):
         return None
     if not is_setuptools_build_dir(path):
