@@ -13,16 +13,28 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import test_safety_uv
 from e2e_helpers import content_snapshot
-from test_safety_uv import World, slow_sync, world  # noqa: F401  (the fixture)
+from test_safety_uv import World, build_world, slow_sync
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(sys.platform != "linux", reason="flock and /proc/locks"),
 ]
+
+
+@pytest.fixture
+def world(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> World:
+    """test_safety_uv's world with a local directory source (built once, shared)."""
+    worlds = test_safety_uv._WORLDS
+    if "directory" not in worlds:
+        base = tmp_path_factory.mktemp("safety-directory")
+        worlds["directory"] = build_world(base, wheelhouse, "directory")
+    return worlds["directory"]
 
 
 def _hook(w: World, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -43,7 +55,6 @@ def _heal(w: World) -> None:
     assert w.built_against() == ("2.0", "2.0")
 
 
-@pytest.mark.parametrize("world", ["directory"], indirect=True)
 def test_cache_through_a_symlink_in_place_build_is_not_deleted(world: World) -> None:
     w = world
     w.restore("bumped")
@@ -69,7 +80,6 @@ def test_cache_through_a_symlink_in_place_build_is_not_deleted(world: World) -> 
         link.unlink()
 
 
-@pytest.mark.parametrize("world", ["directory"], indirect=True)
 def test_path_entry_uv_just_created_in_place_build_is_not_deleted(world: World) -> None:
     """No `path/` entry when the run plans (a cleaned cache, a first build): uv creates it
     and builds in place; the run takes what uv takes (the new entry's lock, uv's

@@ -36,8 +36,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envkey_hook.names import canonical_name
 from envkey_hook.locks import LockBusy
+from envkey_hook.names import canonical_name
 from envkey_hook.purge import Result, Target, execute, plan
 from envkey_hook.remove import TRASH_PREFIX, AllowedSet, RefusedRemoval, remove_tree
 
