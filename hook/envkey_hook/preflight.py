@@ -122,25 +122,28 @@ def tracked_under(paths: Iterable[Path], repo: Path, env: Mapping[str, str]) -> 
         indexes = [clean]
         if env.get("GIT_INDEX_FILE"):  # a hook during `git commit -a`: its index too
             indexes.append({**clean, "GIT_INDEX_FILE": os.path.abspath(env["GIT_INDEX_FILE"])})
-        for p in group:
-            rel = os.path.relpath(p, top)
-            for e in indexes:
-                found = _ls_files(top, rel, e)
+        rels = {p: os.path.relpath(p, top) for p in group}
+        for e in indexes:
+            found = _ls_files(top, sorted(rels.values()), e)
+            for p, rel in rels.items():
+                if p in refused:
+                    continue
                 if found is None:
                     refused[p] = f"cannot tell whether git tracks files in it ({top}): left alone"
-                    break
-                if found:
-                    more = f" and {len(found) - 1} more" if len(found) > 1 else ""
-                    refused[p] = f"git tracks {found[0]}{more} in it: left alone"
-                    break
+                    continue
+                mine = [f for f in found if f == rel or f.startswith(rel + "/")]
+                if mine:
+                    more = f" and {len(mine) - 1} more" if len(mine) > 1 else ""
+                    refused[p] = f"git tracks {mine[0]}{more} in it: left alone"
     return refused
 
 
-def _ls_files(top: Path, rel: str, env: Mapping[str, str]) -> list[str] | None:
-    """Tracked paths under `rel` (all stages, submodules too); None when git failed."""
+def _ls_files(top: Path, rels: list[str], env: Mapping[str, str]) -> list[str] | None:
+    """Tracked paths under `rels` (all stages, submodules too); None when git failed."""
     if not os.path.lexists(top / ".git"):
         return []  # not a git work tree (doctor outside git): nothing can be tracked
-    cmd = ["git", "-C", str(top), "ls-files", "-z", "--recurse-submodules", "--", rel]
+    cmd = ["git", "--literal-pathspecs", "-C", str(top), "ls-files", "-z"]
+    cmd += ["--recurse-submodules", "--", *rels]
     try:
         proc = subprocess.run(cmd, capture_output=True, env=dict(env), timeout=60)
     except (OSError, subprocess.SubprocessError):
