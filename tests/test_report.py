@@ -95,7 +95,15 @@ _SCHEMA: dict[str, Any] = {
                 {"package": str, "input": str, "old": (str, type(None)), "new": (str, type(None))}
             ],
             "removals": [{"package": str, "kind": str, "path": str, "bytes": int, "detail": str}],
-            "notices": [{"package": str, "path": str, "message": str}],
+            "notices": [
+                {
+                    "package": str,
+                    "path": str,
+                    "message": str,
+                    "stale": bool,
+                    "fix": (str, type(None)),
+                }
+            ],
             "migrations": [{"package": str, "runtime": str}],
             "next_command": (str, type(None)),
         }

@@ -154,7 +154,13 @@ def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
                     for r in o.removals
                 ],
                 "notices": [
-                    {"package": n.package, "path": str(n.path), "message": n.message}
+                    {
+                        "package": n.package,
+                        "path": str(n.path),
+                        "message": n.message,
+                        "stale": n.blocking,
+                        "fix": n.fix,
+                    }
                     for n in o.notices
                 ],
                 "migrations": [{"package": p, "runtime": r} for p, r in o.migrations],
