@@ -12,7 +12,6 @@ have moved. Only `os` and `sys` are imported here.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from envkey_hook import toolchain
@@ -112,6 +111,14 @@ def _read(path: str) -> list[str] | None:
     return lines[1:-2]
 
 
+def _unlink(path: str) -> None:
+    # Not contextlib.suppress: contextlib is not loaded yet on the no-op path.
+    try:
+        os.unlink(path)
+    except OSError:
+        return
+
+
 def _write(path: str, lines: Sequence[str]) -> None:
     """Replace atomically; the files are caches, so failing to write is no error."""
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -121,8 +128,7 @@ def _write(path: str, lines: Sequence[str]) -> None:
             f.write("\n".join([_HEADER, *lines, "end", ""]))
         os.replace(tmp, path)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _unlink(tmp)
 
 
 def observe(
@@ -165,8 +171,7 @@ def mark_seen(gitdir: str, project: str, key: Sequence[str] | None) -> None:
     """Note the fingerprint the recorded state was written under (None: nothing observed)."""
     path = seen_path(gitdir, project)
     if key is None:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        _unlink(path)
     elif _read(path) != [*key, f"project {project!r}"]:
         _write(path, [*key, f"project {project!r}"])
 
