@@ -92,6 +92,7 @@ def test_cflags_change_rebuilds(synced: Project, monkeypatch: pytest.MonkeyPatch
     assert result.rc == 1, result
     assert "extpkg: CFLAGS '-DEXT_CFLAG=one' -> '-DEXT_CFLAG=two'" in result.stdout
     assert "hint: run `uv sync --reinstall-package extpkg`" in result.stdout
+    assert "match-runtime" not in result.stdout  # no runtime migration hint for a variable
     synced.sync("--reinstall-package", "extpkg")
     assert _values(synced) == ("two", "A")
     again = synced.run_hook()  # reconciled: nothing more to do
@@ -108,6 +109,19 @@ def test_other_compiler_on_path_rebuilds(
     assert "extpkg: C compiler " in result.stdout and "wrap-b" in result.stdout, result
     synced.sync("--reinstall-package", "extpkg")
     assert _values(synced) == ("one", "B")
+
+
+def test_sync_rebuilds_after_a_cflags_change(
+    synced: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CFLAGS", "-DEXT_CFLAG=two")
+    cmd = [sys.executable, "-m", "envkey_hook", "sync"]
+    done = subprocess.run(cmd, cwd=synced.root, capture_output=True, text=True)
+    assert done.returncode == 0, done
+    assert "extpkg: CFLAGS '-DEXT_CFLAG=one' -> '-DEXT_CFLAG=two'" in done.stdout, done
+    assert _values(synced) == ("two", "A")
+    again = synced.run_hook()  # sync recorded the new state
+    assert again.rc == 0 and "->" not in again.stdout, again
 
 
 def test_unrelated_variable_changes_nothing(

@@ -209,3 +209,20 @@ def test_a_cuda_key_uv_holds_makes_the_change_keyed() -> None:
     assert change.keyed
     # Observed on one side only (a record from before, sources not at hand): no change.
     assert buildenv.settle(diff_envkeys(keys, plain), plain) == []
+
+
+def test_a_failed_probe_is_no_change_and_is_not_kept(tmp_path: Path) -> None:
+    from envkey_hook import buildenv
+    from envkey_hook.envkey import Change
+
+    home = tmp_path / "cuda"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "nvcc").write_text("#!/bin/sh\nexit 1\n")
+    (home / "bin" / "nvcc").chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "CUDA_HOME": str(home)}
+    assert toolchain.cuda_version(env) == toolchain.UNKNOWN
+    values, _ = envinputs.observe(str(tmp_path / "git"), "/p", env, (), True, True)
+    assert values["CUDA"] == toolchain.UNKNOWN
+    assert not os.path.exists(envinputs.probe_path(str(tmp_path / "git"), "/p"))
+    failed = Change("fa", "CUDA", "13.0", toolchain.UNKNOWN, False)
+    assert buildenv.settle([failed], {}) == []

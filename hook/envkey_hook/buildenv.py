@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from envkey_hook import envinputs, nativesrc
 from envkey_hook.envinputs import COMPILERS, CUDA, CUDA_VARS, var_label
+from envkey_hook.toolchain import UNKNOWN
 
 if TYPE_CHECKING:
     from envkey_hook.config import Config
@@ -120,13 +121,15 @@ def _raw(obs: Observation, label: str) -> str | None:
 
 
 def settle(changes: list[Change], new: Mapping[str, EnvKey]) -> list[Change]:
-    """Drop environment inputs observed on one side only; an environment input is keyed
-    only when uv's key holds its present value (`envkey-hook fix`)."""
+    """Drop environment inputs observed on one side only, or whose probe failed; an
+    environment input is keyed only when uv's key holds its present value (`envkey-hook fix`)."""
     out = []
     for c in changes:
         if envinputs.is_env_label(c.input):
             if c.old is None or c.new is None:
                 continue
+            if UNKNOWN in c.old or UNKNOWN in c.new:
+                continue  # a probe that failed is no evidence of a new toolchain
             key = new.get(c.package)
             c = c._replace(keyed=key is not None and c.input not in key.unkeyed)
         out.append(c)

@@ -160,7 +160,8 @@ def observe(
             probed[label] = value
     else:
         probed = toolchain.probe(env, cuda)
-        if gitdir and not any("\n" in v or "\t" in k for k, v in probed.items()):
+        failed = any(toolchain.UNKNOWN in v for v in probed.values())
+        if gitdir and not failed and not any("\n" in v or "\t" in k for k, v in probed.items()):
             body = [f"{k}\t{v}" for k, v in sorted(probed.items())]
             _write(probe_path(gitdir, project), [*tools, f"project {project!r}", *body])
     values.update(probed)

@@ -18,7 +18,7 @@ from envkey_hook.buildenv import KEY_VARS
 from envkey_hook.envinputs import CUDA, UNSET
 from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
 from envkey_hook.names import canonical_name
-from envkey_hook.toolchain import NOT_FOUND
+from envkey_hook.toolchain import NOT_FOUND, UNKNOWN
 
 EBV = "extra-build-variables"
 ARCH = "TORCH_CUDA_ARCH_LIST"
@@ -55,7 +55,7 @@ def wanted_keys(
     for name, kind in sorted(obs.kinds.items()):
         if not kind.cuda:
             continue
-        keys = {} if version == NOT_FOUND else {KEY_VARS[CUDA]: version}
+        keys = {} if version in (NOT_FOUND, UNKNOWN) else {KEY_VARS[CUDA]: version}
         keys[KEY_VARS[ARCH]] = env.get(ARCH, UNSET)
         have = cur.state.settings.extra_build_variables.get(name, {})
         due = {var: value for var, value in keys.items() if have.get(var) != value}

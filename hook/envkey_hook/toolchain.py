@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 DEFAULT_COMPILERS = {"C compiler": ("cc", "gcc"), "C++ compiler": ("c++", "g++")}
 COMPILER_VARS = {"C compiler": "CC", "C++ compiler": "CXX"}
 NOT_FOUND = "(not found)"
+# A tool that is there but did not answer (a timeout, a broken install): never taken for
+# a change, never kept in the memo.
+UNKNOWN = "(version unknown)"
 
 
 def which(name: str, env: Mapping[str, str]) -> str | None:
@@ -94,8 +97,8 @@ def compiler_identity(path: str, env: Mapping[str, str]) -> str:
         return path
     real = os.path.realpath(path)
     out = _run([path, "--version"], env)
-    version = out.strip().splitlines()[0] if out and out.strip() else "version unknown"
-    ident = f"{real} ({version})"
+    version = f"({out.strip().splitlines()[0]})" if out and out.strip() else UNKNOWN
+    ident = f"{real} {version}"
     if _is_script(real):
         from envkey_hook.digest import sha256_hex
 
@@ -112,7 +115,7 @@ def cuda_version(env: Mapping[str, str]) -> str:
     version = _version_json(os.path.join(home, "version.json"))
     if version is None and nvcc is not None:
         version = _nvcc_release(_run([nvcc, "--version"], env) or "")
-    return version or NOT_FOUND
+    return version or UNKNOWN
 
 
 def _version_json(path: str) -> str | None:
