@@ -6,11 +6,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from envkey_hook import envinputs, nativesrc, toolchain
+from envkey_hook import envinputs, nativesrc, noop_record, toolchain
 from envkey_hook.config import parse_config
 from envkey_hook.errors import InputError
 
@@ -226,3 +227,71 @@ def test_a_failed_probe_is_no_change_and_is_not_kept(tmp_path: Path) -> None:
     assert not os.path.exists(envinputs.probe_path(str(tmp_path / "git"), "/p"))
     failed = Change("fa", "CUDA", "13.0", toolchain.UNKNOWN, False)
     assert buildenv.settle([failed], {}) == []
+
+
+NATIVE_LOCK = """\
+version = 1
+revision = 3
+requires-python = ">=3.9"
+
+[[package]]
+name = "demo"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [
+    { name = "native" },
+    { name = "nvidia-cuda-runtime-cu12" },
+]
+
+[[package]]
+name = "native"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://example.org/native-1.0.tar.gz", hash = "sha256:00", size = 1 }
+
+[[package]]
+name = "nvidia-cuda-runtime-cu12"
+version = "12.4.127"
+source = { registry = "https://pypi.org/simple" }
+wheels = [
+    { url = "https://example.org/nvrt-12.4.127-py3-none-any.whl", hash = "sha256:00", size = 1 },
+]
+"""
+
+
+def test_no_op_never_runs_nvcc_and_changes_name_the_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A native package whose sources are not at hand, with a CUDA runtime in the lock."""
+    from envkey_hook import cli
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "uv.lock").write_text(NATIVE_LOCK)
+    (repo / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0.1.0"\n')
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "--no-gpg-sign", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    calls = tmp_path / "calls"
+    home = _fake_toolkit(tmp_path / "cuda", None, "12.4", calls)
+    monkeypatch.setenv("PATH", f"{home / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    monkeypatch.delenv("CFLAGS", raising=False)
+    monkeypatch.setattr(noop_record, "RACY_NS", 0)  # a record for files just written
+
+    assert cli.main(["run", "--project", str(repo)]) == 0  # first run: records only
+    assert calls.read_text().count("run") == 1
+    noop = [sys.executable, "-X", "importtime", "-m", "envkey_hook", "run"]
+    done = subprocess.run(noop, cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0 and "envkey_hook.run" not in done.stderr, done.stderr[-2000:]
+    assert calls.read_text().count("run") == 1  # the no-op ran no tool
+
+    monkeypatch.setenv("CFLAGS", "-O3")
+    done = subprocess.run(noop[:1] + noop[3:], cwd=repo, capture_output=True, text=True)
+    assert "native: CFLAGS (unset) -> '-O3'" in done.stdout, done
+    assert calls.read_text().count("run") == 1  # CFLAGS does not move the probes
+
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text(nvcc.read_text().replace("12.4", "13.1"))
+    done = subprocess.run(noop[:1] + noop[3:], cwd=repo, capture_output=True, text=True)
+    assert "native: CUDA 12.4 -> 13.1" in done.stdout, done
+    assert calls.read_text().count("run") == 2
