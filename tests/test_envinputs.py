@@ -104,9 +104,9 @@ def test_compiler_wrapper_is_named_by_its_text(tmp_path: Path) -> None:
     first = toolchain.compiler_identity(str(cc), env)
     cc.write_text(f'#!/bin/sh\nexec {real} -DX=1 "$@"\n')
     assert toolchain.compiler_identity(str(cc), env) != first
-    assert toolchain.compiler_paths("C compiler", {**env, "CC": "gcc -m64"})[0] == shutil.which(
-        "gcc", path=env["PATH"]
-    )
+    gcc = shutil.which("gcc", path=env["PATH"])
+    assert toolchain.compiler_paths("C compiler", {**env, "CC": "gcc -m64"}) == [gcc]
+    assert toolchain.compiler_paths("C compiler", {**env, "CC": "ccache gcc"}) == [gcc]
 
 
 @pytest.mark.parametrize(

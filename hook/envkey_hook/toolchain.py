@@ -36,8 +36,14 @@ def which(name: str, env: Mapping[str, str]) -> str | None:
     return None
 
 
+_LAUNCHERS = frozenset(("ccache", "sccache", "distcc"))
+
+
 def _first_word(value: str) -> str:
+    """The compiler in `CC="ccache gcc -m64"`: the first word that is not a launcher."""
     parts = value.split()
+    while len(parts) > 1 and os.path.basename(parts[0]) in _LAUNCHERS:
+        parts = parts[1:]
     return parts[0] if parts else ""
 
 
