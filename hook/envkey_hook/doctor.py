@@ -201,7 +201,7 @@ def _toolchain_section(cur: Current, env: Mapping[str, str], found: _Found, out:
     from envkey_hook.buildenv import drift
     from envkey_hook.fastpath import git_dir
 
-    recorded = state.load_for(cur.root, cur.project)
+    recorded = state.load_for(cur.root, cur.project, cache=state.cache_id(cur.cache))
     if not recorded:
         return
     moved = drift(recorded, git_dir(str(cur.root)), str(cur.project), env)
