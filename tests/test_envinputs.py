@@ -274,6 +274,7 @@ def test_no_op_never_runs_nvcc_and_changes_name_the_input(
     calls = tmp_path / "calls"
     home = _fake_toolkit(tmp_path / "cuda", None, "12.4", calls)
     monkeypatch.setenv("PATH", f"{home / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "uv-cache").mkdir()  # a named cache must exist
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     monkeypatch.delenv("CFLAGS", raising=False)
     monkeypatch.setattr(noop_record, "RACY_NS", 0)  # a record for files just written
