@@ -66,9 +66,9 @@ def compact(e):
     }
 
 
-def changes(a, b):
+def changes(a, b, skip=frozenset()):
     out = {}
-    for n in sorted(set(a) & set(b)):
+    for n in sorted(set(a) & set(b) - skip):
         pa, pb = a[n], b[n]
         ch = []
         if pa["version"] != pb["version"]:
@@ -112,6 +112,7 @@ for item in SPEC:
                     for r in e["runs"]
                 ],
                 "source_built": compact(e),
+                "unjudged": e.get("unjudged", []),
                 "note": item.get("note", ""),
             }
         )
@@ -149,7 +150,10 @@ for item in SPEC:
                 "environment": env,
                 "source_built_before": sorted(a),
                 "source_built_after": sorted(b),
-                "expected_changes": changes(a, b),
+                "unjudged": sorted(set(e0.get("unjudged", [])) | set(e1.get("unjudged", []))),
+                "expected_changes": changes(
+                    a, b, set(e0.get("unjudged", [])) | set(e1.get("unjudged", []))
+                ),
                 "note": item.get("note", ""),
             }
         )

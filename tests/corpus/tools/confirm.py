@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from expect import LINE, PY, UV, cn
+import tomllib
+from expect import LINE, PY, UV, cn, scratch
 
 
 def uv(proj, py, args):
@@ -35,7 +36,16 @@ def confirm(proj, py, runs, expected):
             for m in map(LINE.match, r.stdout.splitlines() + r.stderr.splitlines())
             if m
         }
-        exp = [p for p in expected if p in installed]
+        # uv builds a workspace member or local editable tree whatever --no-build says: those
+        # are not asked (their source kind is the answer).
+        exp = [
+            p
+            for p in expected
+            if p in installed
+            and not str(expected[p]["reason"]).startswith(
+                ("source kind editable", "source kind directory")
+            )
+        ]
         for p in exp:
             e = uv(proj, py, [*args, "--no-build-package", p])
             if e.returncode == 0:
@@ -55,8 +65,10 @@ if __name__ == "__main__":
     corpus = Path(sys.argv[1])
     m = json.loads((corpus / "manifest.json").read_text())
     for e in m["projects"]:
-        runs = [r.split(":")[0].split() for r in e["uv_runs"]]
-        ok, notes = confirm(corpus / e["dir"], e["python"], runs, e["source_built"])
+        runs = [r.split(":")[0].split() for r in e["uv_runs"] if "ERROR" not in r]
+        d = corpus / e["dir"]
+        lock = tomllib.loads((d / "uv.lock").read_text())
+        ok, notes = confirm(scratch(d, lock), e["python"], runs, e["source_built"])
         e["uv_confirmed_source_built"] = ok
         e["uv_notes"] = notes
         print(e["id"], ok, notes, flush=True)

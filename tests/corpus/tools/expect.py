@@ -102,6 +102,7 @@ def main(proj, py):
     installed = {}  # name -> set of (version or url)
     per_run = []
     queue = list(runs)
+    native = set()  # installed by a run that works on this machine
     while queue:
         args = queue.pop(0)
         try:
@@ -112,10 +113,16 @@ def main(proj, py):
                 queue += [["--all-packages"]] + [
                     ["--all-packages", "--extra", x] for x in sorted(extras)
                 ]
+            elif "--python-platform" not in args:
+                # a wheel needs a newer glibc than this machine's: what would a glibc 2.39
+                # machine install? Packages only found so are not judged (platform-dependent).
+                queue.append([*args, "--python-platform", "x86_64-manylinux_2_39"])
             continue
         per_run.append({"args": args, "count": len(got)})
         for n, v in got.items():
             installed.setdefault(n, set()).add(v)
+            if "--python-platform" not in args:
+                native.add(n)
     ok_tags = target_tags(py)
     nbi = {cn(n) for n in uvs.get("no-build-isolation-package", [])}
     all_nbi = bool(uvs.get("no-build-isolation"))
@@ -217,9 +224,11 @@ def main(proj, py):
                 "variables": ebv.get(name, {}),
                 "no_build_isolation": all_nbi or name in nbi,
             }
+    unjudged = sorted(set(installed) - native)
     return {
         "python": py,
         "runs": per_run,
+        "unjudged": unjudged,
         "runtime_versions": runtime_versions,
         "source_built": built,
         "installed_count": len(installed),
