@@ -26,8 +26,22 @@ if TYPE_CHECKING:
 SUPPORTED_LOCK_VERSION = 1
 
 
+class Dep(NamedTuple):
+    """One dependency edge: `{ name, version?, source?, extra?, marker? }`."""
+
+    name: str  # PEP 503 normalized
+    version: str | None = None  # given when the name has several entries
+    source: tuple[tuple[str, str], ...] = ()
+    marker: str | None = None
+    extras: tuple[str, ...] = ()
+
+
+Deps = tuple[Dep, ...]
+Named = tuple[tuple[str, Deps], ...]  # optional-dependencies / dev-dependencies
+
+
 class LockedPackage(NamedTuple):
-    """One `[[package]]` table, reduced to what decides a build."""
+    """One `[[package]]` table, reduced to what decides a build and what gets installed."""
 
     name: str  # PEP 503 normalized
     version: str | None  # None only for dynamic-version local sources
@@ -35,6 +49,10 @@ class LockedPackage(NamedTuple):
     resolution_markers: tuple[str, ...] = ()
     has_sdist: bool = False
     has_wheels: bool = False
+    dependencies: Deps = ()
+    optional: Named = ()  # [package.optional-dependencies], by extra
+    groups: Named = ()  # [package.dev-dependencies], by group
+    wheels: tuple[str, ...] = ()  # wheel file names
 
     @property
     def source_kind(self) -> str:
@@ -60,18 +78,31 @@ class Lock:
         requires_python: str | None,
         packages: tuple[LockedPackage, ...] = (),
         blocks: Mapping[tuple[int, int], LockedPackage] | None = None,
+        members: tuple[str, ...] = (),
+        conflicts: tuple[tuple[tuple[str, str, str], ...], ...] = (),
     ) -> None:
         self.path = path
         self.version = version
         self.revision = revision
         self.requires_python = requires_python
         self.packages = packages
+        self.members = members  # [manifest] members: workspace member names, normalized
+        # `conflicts`: sets of (package, "extra" | "group", name) never active together
+        self.conflicts = conflicts
         # The package of each `[[package]]` block the fast reader read, by (hash, length)
         # of its bytes; Python's bytes hash is keyed per process, so it cannot be aimed.
         self.blocks: Mapping[tuple[int, int], LockedPackage] = blocks or {}
 
     def _key(self) -> tuple[object, ...]:
-        return (self.path, self.version, self.revision, self.requires_python, self.packages)
+        return (
+            self.path,
+            self.version,
+            self.revision,
+            self.requires_python,
+            self.packages,
+            self.members,
+            self.conflicts,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Lock) and self._key() == other._key()
@@ -244,7 +275,8 @@ class _Scan:
             p if isinstance(p, LockedPackage) else locked_package(p, number, self.path)
             for number, p in enumerate(self.read, 1)
         ]
-        return lock_of(self.path, *header, packages, dict(zip(self.keys, packages)))
+        graph = _lock_graph(self.root, self.path)
+        return lock_of(self.path, *header, packages, dict(zip(self.keys, packages)), *graph)
 
 
 _LOCAL_KINDS = ("directory", "editable", "virtual")  # may have a dynamic version, so none
@@ -257,7 +289,30 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise InputError(path, "`package` must be an array of tables")
     packages = [locked_package(table, number, path) for number, table in enumerate(tables, 1)]
-    return lock_of(path, version, revision, requires_python, packages)
+    return lock_of(path, version, revision, requires_python, packages, None, *_lock_graph(doc, path))
+
+
+def _lock_graph(
+    doc: Mapping[str, Any], path: str
+) -> tuple[tuple[str, ...], tuple[tuple[tuple[str, str, str], ...], ...]]:
+    """`[manifest] members` and `conflicts`, checked."""
+    manifest = doc.get("manifest", {})
+    members = manifest.get("members", []) if isinstance(manifest, dict) else None
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise InputError(path, "`manifest.members` must be an array of strings")
+    sets = doc.get("conflicts", [])
+    if not isinstance(sets, list) or not all(isinstance(c, list) for c in sets):
+        raise InputError(path, "`conflicts` must be an array of arrays")
+    conflicts = []
+    for items in sets:
+        out = []
+        for item in items:
+            kind = "extra" if "extra" in item else "group" if isinstance(item, dict) else ""
+            if not kind or not all(isinstance(item.get(k), str) for k in ("package", kind)):
+                raise InputError(path, "`conflicts` items must be { package, extra | group }")
+            out.append((canonical_name(item["package"]), kind, item[kind]))
+        conflicts.append(tuple(out))
+    return tuple(canonical_name(m) for m in members), tuple(conflicts)
 
 
 def _lock_header(doc: Mapping[str, Any], path: str) -> tuple[int, int | None, str | None]:
@@ -288,6 +343,8 @@ def lock_of(
     requires_python: str | None,
     packages: list[LockedPackage],
     blocks: Mapping[tuple[int, int], LockedPackage] | None = None,
+    members: tuple[str, ...] = (),
+    conflicts: tuple[tuple[tuple[str, str, str], ...], ...] = (),
 ) -> Lock:
     """The Lock, once no package appears twice."""
     seen: set[tuple[str, str | None, tuple[tuple[str, str], ...]]] = set()
@@ -298,7 +355,9 @@ def lock_of(
             where = f"{pkg.source_kind} {pkg.source_value}".strip()
             raise InputError(path, f"duplicate package {_show(label)} ({_show(where)})")
         seen.add(key)
-    return Lock(path, version, revision, requires_python, tuple(packages), blocks)
+    return Lock(
+        path, version, revision, requires_python, tuple(packages), blocks, members, conflicts
+    )
 
 
 def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPackage:
@@ -336,11 +395,65 @@ def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPa
         resolution_markers=tuple(markers),
         has_sdist="sdist" in table,
         has_wheels=bool(wheels),
+        dependencies=_deps(table.get("dependencies", []), f"{what}: `dependencies`", bad),
+        optional=_named(table, "optional-dependencies", what, bad),
+        groups=_named(table, "dev-dependencies", what, bad),
+        wheels=tuple(_wheel_name(w) for w in wheels),
     )
     if pkg_version is None and pkg.source_kind not in _LOCAL_KINDS:
         only = ", ".join(_LOCAL_KINDS)
         raise bad(f"{what} has no `version` (only {only} sources may omit it)")
     return pkg
+
+
+def _deps(value: Any, where: str, bad: Callable[[str], InputError]) -> Deps:
+    if not isinstance(value, list):
+        raise bad(f"{where} must be an array")
+    out = []
+    for dep in value:
+        if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
+            raise bad(f"{where}: each item must be a table with a `name`")
+        extras = dep.get("extra", [])
+        source = dep.get("source", {})
+        if (
+            not all(isinstance(dep.get(k, ""), str) for k in ("version", "marker"))
+            or not isinstance(extras, list)
+            or not all(isinstance(e, str) for e in extras)
+            or not isinstance(source, dict)
+            or not all(isinstance(v, str) for v in source.values())
+        ):
+            raise bad(f"{where}: malformed item for {_show(dep['name'])}")
+        out.append(
+            Dep(
+                canonical_name(dep["name"]),
+                dep.get("version"),
+                tuple(sorted(source.items())),
+                dep.get("marker"),
+                tuple(extras),
+            )
+        )
+    return tuple(out)
+
+
+def _named(
+    table: Mapping[str, Any], key: str, what: str, bad: Callable[[str], InputError]
+) -> Named:
+    sub = table.get(key, {})
+    if not isinstance(sub, dict):
+        raise bad(f"{what}: `{key}` must be a table")
+    return tuple(
+        (canonical_name(k), _deps(v, f"{what}: `{key}.{k}`", bad)) for k, v in sub.items()
+    )
+
+
+def _wheel_name(wheel: Any) -> str:
+    """The file name of a `wheels` item (from `url`, `path` or `filename`); "" if none."""
+    if isinstance(wheel, dict):
+        for key in ("filename", "url", "path"):
+            value = wheel.get(key)
+            if isinstance(value, str):
+                return value.rsplit("/", 1)[-1]
+    return ""
 
 
 def _show(value: str) -> str:
@@ -432,9 +545,14 @@ _ESCAPE = re.compile(r'\\([btnfr"\\])')
 _ESCAPED = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 # The keys `lock_from_toml` reads: the fast reader must give what tomllib would.
-_ROOT_READS = frozenset(("version", "revision", "requires-python", "package"))
-_PACKAGE_READS = frozenset(("name", "version", "source", "resolution-markers", "sdist", "wheels"))
+_ROOT_READS = frozenset(("version", "revision", "requires-python", "package", "conflicts"))
+_PACKAGE_READS = frozenset(
+    ("name", "version", "source", "resolution-markers", "sdist", "wheels", "dependencies")
+)
+_MANIFEST_READS = frozenset(("members",))
 _NO_READS: frozenset[str] = frozenset()
+_DEP_TABLES = ("package.optional-dependencies", "package.dev-dependencies")
+_EVERY_KEY = frozenset(("*",))  # every key of the table is an array of dependencies
 _LEAF = True  # the value of a key that is not read
 
 
@@ -473,12 +591,23 @@ def _fast_doc(text: str) -> dict[str, Any]:
         if kind == "aot" or kind == "table":
             header: str = m.group(kind)
             table = _open_table(root, header.split("."), kind == "aot")
-            reads = _PACKAGE_READS if header == "package" else _NO_READS
+            reads = (
+                _PACKAGE_READS
+                if header == "package"
+                else _MANIFEST_READS
+                if header == "manifest"
+                else _EVERY_KEY
+                if header in _DEP_TABLES
+                else _NO_READS
+            )
             continue
         key = m.group("key")
         if key in table:
             raise _Unexpected
-        table[key] = _read_value(key, m.group("value")) if key in reads else _LEAF
+        if reads is _EVERY_KEY:
+            table[key] = _read_value("dependencies", m.group("value"))
+        else:
+            table[key] = _read_value(key, m.group("value")) if key in reads else _LEAF
     return root
 
 
@@ -524,7 +653,13 @@ def _read_value(key: str, value: str) -> Any:
     if first == "{" and key == "sdist":
         return {}  # only read for being there
     if first == "[" and key == "wheels":
-        return [] if value in ("[]", "[\n    ]") else [_LEAF]  # only read for being empty
+        return [_wheel(e) for e in _elements(value)]
+    if first == "[" and key == "dependencies":
+        return [_inline(e) for e in _elements(value)]
+    if first == "[" and key == "members":
+        return [_string(e) for e in _elements(value)]
+    if first == "[" and key == "conflicts":
+        return [[_inline(i) for i in _elements(e)] for e in _elements(value)]
     if first == "[" and key == "resolution-markers":
         if _STRING.sub("", value)[1:-1].strip(", \n") == "":  # nothing but strings
             return [_unquote(s) for s in _STRING.findall(value)]
@@ -532,6 +667,81 @@ def _read_value(key: str, value: str) -> Any:
     if first in "{[":
         raise _Unexpected
     return value == "true" if value in ("true", "false") else int(value)
+
+
+@cache
+def _element() -> re.Pattern[str]:
+    return re.compile(_ELEMENT)
+
+
+_SEPARATOR = re.compile(r",? ?\n?(?:    )?")
+_NESTED = rf"\{{ (?:{_KEY} = (?:{_STR}|{_INT})(?:, (?=[A-Za-z0-9_-])| (?=\}})))+\}}"
+_STRINGS = rf"\[(?:{_STR}(?:, (?=[\"'])|(?=\])))*\]"
+_INLINE_ITEM = re.compile(rf"({_KEY}) = ({_STR}|{_INT}|{_NESTED}|{_STRINGS})(?:, | \}})")
+
+
+def _elements(value: str) -> list[str]:
+    """The elements of an array value the statement regex accepted, as text."""
+    out: list[str] = []
+    pos, end = 1, len(value) - 1
+    match, skip = _element().match, _SEPARATOR.match
+    while True:
+        sep = skip(value, pos)
+        pos = sep.end() if sep is not None else pos
+        if pos >= end:
+            return out
+        m = match(value, pos)
+        if m is None:
+            raise _Unexpected
+        out.append(m.group("element"))
+        pos = m.end()
+
+
+def _inline(text: str) -> dict[str, Any]:
+    """An inline table of strings, `{ k = "v" }` tables and arrays of strings, as tomllib
+    gives it; anything else (or a shape the pieces do not add up to) is unexpected."""
+    if not text.startswith("{ "):
+        raise _Unexpected
+    out: dict[str, Any] = {}
+    pos = 2
+    while pos < len(text):
+        m = _INLINE_ITEM.match(text, pos)
+        if m is None:
+            raise _Unexpected
+        key, value = m.group(1), m.group(2)
+        if key in out:
+            raise _Unexpected
+        first = value[0]
+        if first == "{":
+            out[key] = _read_value("source", value) if key == "source" else _LEAF
+        elif first == "[":
+            out[key] = [_string(e) for e in _elements(value)]
+        elif first in "\"'":
+            out[key] = _unquote(value)
+        else:
+            out[key] = int(value)
+        pos = m.end()
+    if not text.endswith(" }") or pos != len(text):
+        raise _Unexpected
+    return out
+
+
+@cache
+def _wheel_line() -> re.Pattern[str]:
+    return re.compile(_WHEEL)
+
+
+def _wheel(element: str) -> dict[str, Any]:
+    """A `wheels` item; uv's usual `{ url, hash, size, upload-time }` without a full read."""
+    if _wheel_line().fullmatch(element):
+        return {"url": _unquote(_STRING.match(element, 8).group())}  # type: ignore[union-attr]
+    return _inline(element)
+
+
+def _string(element: str) -> str:
+    if element[0] not in "\"'":
+        raise _Unexpected
+    return _unquote(element)
 
 
 def _unquote(token: str) -> str:
