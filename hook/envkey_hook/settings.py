@@ -70,6 +70,10 @@ class Settings(_Record):
         config_settings_package: dict[str, dict[str, ConfigValue]] | None = None,
         cache_dir: str | None = None,  # as written (maybe relative: see cachedir.py)
         files: list[str] | None = None,  # the files that set settings, highest first
+        no_build: bool = False,
+        no_build_package: list[str] | None = None,  # normalized
+        no_binary: bool = False,
+        no_binary_package: list[str] | None = None,  # normalized
     ) -> None:
         self.no_build_isolation = no_build_isolation
         self.no_build_isolation_package = no_build_isolation_package or []
@@ -79,6 +83,10 @@ class Settings(_Record):
         self.config_settings_package = config_settings_package or {}
         self.cache_dir = cache_dir
         self.files = files or []
+        self.no_build = no_build
+        self.no_build_package = no_build_package or []
+        self.no_binary = no_binary
+        self.no_binary_package = no_binary_package or []
 
     def effective_config_settings(self, package: str) -> dict[str, ConfigValue]:
         """`config-settings-package.<package>` merged with `config-settings`, as uv does.
@@ -89,6 +97,14 @@ class Settings(_Record):
         if own is None:
             return dict(self.config_settings)
         return _merge_config(own, self.config_settings)
+
+    def never_builds(self, package: str) -> bool:
+        """`no-build` / `no-build-package`: uv installs wheels only."""
+        return self.no_build or package in self.no_build_package
+
+    def never_wheels(self, package: str) -> bool:
+        """`no-binary` / `no-binary-package`: uv builds from the sdist."""
+        return self.no_binary or package in self.no_binary_package
 
     def builds_without_isolation(self, package: str) -> bool:
         return self.no_build_isolation or canonical_name(package) in self.no_build_isolation_package
@@ -199,6 +215,10 @@ class _Layer(_Record):
         self.path = path
         self.no_build_isolation: bool | None = None
         self.no_build_isolation_package: list[str] = []
+        self.no_build: bool | None = None
+        self.no_build_package: list[str] = []
+        self.no_binary: bool | None = None
+        self.no_binary_package: list[str] = []
         self.extra_build_dependencies: dict[str, list[ExtraBuildDep]] = {}
         self.extra_build_variables: dict[str, dict[str, str]] = {}
         self.config_settings: dict[str, ConfigValue] = {}
@@ -209,11 +229,19 @@ class _Layer(_Record):
 def _merge(layers: list[_Layer]) -> Settings:
     """Combine layers (highest first) with uv's `Combine` rules (uv-settings combine.rs)."""
     out = Settings(files=[layer.path for layer in layers])
+    seen: list[_Layer] = []
     isolation: bool | None = None
     for layer in layers:
         if isolation is None:
             isolation = layer.no_build_isolation
         out.no_build_isolation_package += layer.no_build_isolation_package
+        out.no_build_package += layer.no_build_package
+        out.no_binary_package += layer.no_binary_package
+        if layer.no_build is not None and not any(x.no_build is not None for x in seen):
+            out.no_build = layer.no_build
+        if layer.no_binary is not None and not any(x.no_binary is not None for x in seen):
+            out.no_binary = layer.no_binary
+        seen.append(layer)
         for name, deps in layer.extra_build_dependencies.items():
             out.extra_build_dependencies.setdefault(name, []).extend(deps)
         for name, variables in layer.extra_build_variables.items():
@@ -312,6 +340,13 @@ class _Check:
         key = "no-build-isolation-package"
         for i, raw in enumerate(self.expect(table.get(key, []), list, key)):
             out.no_build_isolation_package.append(self.name(raw, f"{key}[{i}]"))
+        for key in ("no-build", "no-binary"):
+            if key in table:
+                setattr(out, key.replace("-", "_"), self.expect(table[key], bool, key))
+            key += "-package"
+            names = getattr(out, key.replace("-", "_"))
+            for i, raw in enumerate(self.expect(table.get(key, []), list, key)):
+                names.append(self.name(raw, f"{key}[{i}]"))
         key = "extra-build-dependencies"
         for raw, deps in self.packages(table, key, unique=True).items():
             where = f"{key}.{raw}"
