@@ -14,7 +14,7 @@ from envkey_hook.envkey import (
     select_forks,
 )
 from envkey_hook.errors import InputError
-from envkey_hook.lockfile import Lock, LockedPackage, parse_lock
+from envkey_hook.lockfile import Dep, Lock, LockedPackage, parse_lock
 from envkey_hook.markers import environment as marker_environment
 from envkey_hook.settings import ExtraBuildDep, Settings
 
@@ -39,7 +39,7 @@ def flash_settings(**kw: object) -> Settings:
     )
 
 
-FLASH = pkg("flash-attn", "2.8.3", has_sdist=True)
+FLASH = pkg("flash-attn", "2.8.3", has_sdist=True, dependencies=(Dep("torch"),))
 
 
 def test_runtime_bump_is_one_line_with_local_version() -> None:
@@ -79,7 +79,7 @@ def test_variables_config_settings_and_pinned_requirements_are_inputs() -> None:
         compute_envkeys(lock(FLASH), base, PY311), compute_envkeys(lock(FLASH), moved, PY311)
     )
     assert {c.input: (c.old, c.new) for c in changes} == {
-        "extra-build-dependencies": ("ninja==1.11", "ninja==1.13"),
+        "extra-build-dependencies": ('["ninja==1.11"]', '["ninja==1.13"]'),
         "extra-build-variables MAX_JOBS": (None, "4"),
         "config-settings --build-option": (None, '["build_ext", "-j4"]'),
     }

@@ -609,6 +609,12 @@ def test_lock_naming_directories_outside_the_repository(
         f'name = "extpkg"\nversion = "0.1"\n{registry}',
         'name = "extpkg"\nversion = "0.1"\nsource = { directory = "../../.." }',
     )
+    # evil is a dependency of the project, so uv would install (and build) it
+    lock = lock.replace(
+        'dependencies = [\n    { name = "extpkg" },',
+        'dependencies = [\n    { name = "evil" },\n    { name = "extpkg" },',
+        1,
+    )
     (ctx.project / "uv.lock").write_text(lock + extra)
     pyproject = (ctx.project / "pyproject.toml").read_text()
     (ctx.project / "pyproject.toml").write_text(

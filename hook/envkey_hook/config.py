@@ -15,10 +15,30 @@ DEFAULT_WATCH = (
     "jax",
     "jaxlib",
     "tensorflow",
-    "cython",
     "pybind11",
     "nanobind",
-    "setuptools",
+)
+# Tools that run a build rather than being compiled against: a watched runtime only
+# when the user names one in `watch` / `extend-watch`.
+BUILD_TOOLS = frozenset(
+    (
+        "setuptools",
+        "wheel",
+        "ninja",
+        "cmake",
+        "packaging",
+        "scikit-build-core",
+        "scikit-build",
+        "meson-python",
+        "meson",
+        "cython",
+        "hatchling",
+        "flit-core",
+        "poetry-core",
+        "pdm-backend",
+        "maturin",
+        "setuptools-scm",
+    )
 )
 PURGE_POLICIES = ("build-dirs", "entries")
 

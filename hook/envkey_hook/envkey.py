@@ -5,16 +5,14 @@ Data flows one way: settings + lock -> envkeys -> changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from envkey_hook.config import BUILD_TOOLS
 from envkey_hook.errors import InputError
+from envkey_hook.installplan import Plan, Selection, _select_forks, source_built
 from envkey_hook.lockfile import Lock, LockedPackage
-from envkey_hook.markers import evaluate
 from envkey_hook.settings import Settings
-
-# Sources uv always builds (a local or VCS tree, or an archive that is not a wheel).
-_BUILT_KINDS = ("git", "directory", "editable", "path", "url")
 
 
 class EnvKey(NamedTuple):
@@ -48,61 +46,20 @@ class Change(NamedTuple):
         return f"{self.package}: {self.input} {old} -> {new}"
 
 
-def is_source_built(pkg: LockedPackage, settings: Settings) -> bool:
-    """Whether uv builds this package from source (so it has an envkey)."""
-    kind = pkg.source_kind
-    if kind == "virtual":
-        return False
-    if kind in ("path", "url") and pkg.source_value.endswith(".whl"):
-        return False
-    if kind in _BUILT_KINDS:
-        return True
-    if pkg.has_sdist and not pkg.has_wheels:
-        return True
-    # A package the user configured a build for is built even when wheels exist
-    # for other platforms.
-    return pkg.has_sdist and pkg.name in configured_packages(settings)
+def is_source_built(
+    pkg: LockedPackage, settings: Settings, env: Mapping[str, str] | None = None
+) -> bool:
+    """Whether uv builds this entry from source here (see installplan.source_built)."""
+    from envkey_hook.markers import environment
 
-
-def configured_packages(settings: Settings) -> set[str]:
-    """Packages named by any per-package build setting."""
-    return (
-        set(settings.extra_build_dependencies)
-        | set(settings.extra_build_variables)
-        | set(settings.config_settings_package)
-        | set(settings.no_build_isolation_package)
-    )
+    return source_built(pkg, settings, environment() if env is None else env)
 
 
 def select_forks(
     candidates: Sequence[LockedPackage], env: Mapping[str, str]
 ) -> list[LockedPackage]:
-    """The lock entries that apply to this interpreter and platform.
-
-    With several entries (forks), keep those whose `resolution-markers` match
-    `env`; if that does not single one out, every candidate stays relevant.
-    """
-    if len(candidates) <= 1:
-        return list(candidates)
-    matching = []
-    for pkg in candidates:
-        try:
-            if any(_holds(m, env) for m in pkg.resolution_markers):
-                matching.append(pkg)
-        except (ValueError, KeyError):  # packaging's InvalidMarker, UndefinedEnvironmentName
-            return list(candidates)
-    return matching if len(matching) == 1 else list(candidates)
-
-
-def _holds(marker: str, env: Mapping[str, str]) -> bool:
-    """`markers.evaluate`, once per marker string (forks repeat the same few)."""
-    key = (marker, tuple(sorted(env.items())))
-    if key not in _EVALUATED:
-        _EVALUATED[key] = evaluate(marker, env)
-    return _EVALUATED[key]
-
-
-_EVALUATED: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
+    """Without a dependency graph: the entries whose `resolution-markers` match `env`."""
+    return _select_forks(list(candidates), env)
 
 
 def _format_value(value: object) -> str:
@@ -113,19 +70,41 @@ def _format_value(value: object) -> str:
     return json.dumps(value)
 
 
-def _runtime_inputs(
-    name: str, lock: Lock, env: Mapping[str, str], settings_file: str, package: str
-) -> list[tuple[str, str]]:
-    forks = select_forks(lock.by_name(name), env)
-    if not forks:
-        raise InputError(
-            settings_file,
-            f"extra-build-dependencies.{package}: "
-            f"match-runtime package '{name}' is not in {lock.path}",
-        )
-    versions = " | ".join(sorted({p.version or "(dynamic)" for p in forks}))
-    sources = " | ".join(sorted({f"{p.source_kind}={p.source_value}" for p in forks}))
-    return [(name, versions), (f"{name} source", sources)]
+def _requirements(items: list[str]) -> str:
+    """A list of PEP 508 strings, unambiguously (a requirement may hold `, `)."""
+    import json
+
+    return json.dumps(items)
+
+
+def _pairs(label: str, pkgs: Iterable[LockedPackage]) -> list[tuple[str, str]]:
+    """Versions and sources, one position per (version, source) pair, so they line up."""
+    pairs = sorted({(p.version or "(dynamic)", f"{p.source_kind}={p.source_value}") for p in pkgs})
+    return [
+        (label, " | ".join(v for v, _ in pairs)),
+        (f"{label} source" if label != "version" else "source", " | ".join(s for _, s in pairs)),
+    ]
+
+
+class Runtimes:
+    """Where a build's runtime comes from: the lock here, else the project's environment."""
+
+    def __init__(self, plan: Plan, installed: Callable[[str], str | None] | None) -> None:
+        self.plan = plan
+        self.installed = installed
+
+    def inputs(self, name: str, settings_file: str, package: str) -> list[tuple[str, str]]:
+        found = self.plan.of(name)
+        if found:
+            return _pairs(name, found)
+        if self.installed is None and not self.plan.in_lock(name):
+            raise InputError(
+                settings_file,
+                f"extra-build-dependencies.{package}: "
+                f"match-runtime package '{name}' is not in {self.plan.lock.path}",
+            )
+        version = self.installed(name) if self.installed is not None else None
+        return [(name, version or "(not installed)"), (f"{name} source", "environment")]
 
 
 def compute_envkeys(
@@ -134,44 +113,42 @@ def compute_envkeys(
     env: Mapping[str, str],
     settings_file: str = "pyproject.toml",
     watch: Sequence[str] = (),
+    selection: Selection = Selection(),
+    installed: Callable[[str], str | None] | None = None,
 ) -> dict[str, EnvKey]:
-    """Envkeys of every source-built package in the lock, by normalized name.
+    """Envkeys of every package uv builds from source here, by normalized name.
 
-    A package built without isolation compiles against whatever is installed, so
-    the locked version of each `watch`ed runtime counts as one of its inputs.
+    A package built without isolation compiles against whatever is installed: each
+    `watch`ed runtime it depends on in the lock counts as one of its inputs (a build
+    tool only when the user named it). A runtime the lock does not install here comes
+    from `installed` (the project's environment).
     """
+    plan = Plan(lock, settings, env, selection)
+    runtimes = Runtimes(plan, installed)
     keys: dict[str, EnvKey] = {}
-    groups: dict[str, list[LockedPackage]] = {}  # one pass: `by_name` per name is quadratic
-    for pkg in lock.packages:
-        groups.setdefault(pkg.name, []).append(pkg)
-    for name, forks in sorted(groups.items()):
-        if not any(is_source_built(p, settings) for p in forks):
-            continue  # nothing uv builds: spare the marker evaluation of its forks
-        own = [p for p in select_forks(forks, env) if is_source_built(p, settings)]
-        if not own:
-            continue
-        inputs: list[tuple[str, str]] = [
-            ("version", " | ".join(sorted({p.version or "(dynamic)" for p in own}))),
-            ("source", " | ".join(sorted({f"{p.source_kind}={p.source_value}" for p in own}))),
-        ]
+    for name, own in sorted(plan.built.items()):
+        inputs = _pairs("version", own)
         pinned = []
-        runtimes = set()
+        matched = set()
         for dep in settings.extra_build_dependencies.get(name, []):
             if dep.match_runtime:
-                inputs += _runtime_inputs(dep.name, lock, env, settings_file, name)
-                runtimes.add(dep.name)
+                inputs += runtimes.inputs(dep.name, settings_file, name)
+                matched.add(dep.name)
             else:
                 pinned.append(dep.requirement)
         unkeyed: set[str] = set()
         if settings.builds_without_isolation(name):
             for runtime in watch:
-                if runtime in runtimes or runtime == name or not lock.by_name(runtime):
+                if runtime in matched or runtime == name:
                     continue
-                watched = _runtime_inputs(runtime, lock, env, settings_file, name)
-                inputs += watched
-                unkeyed.update(label for label, _ in watched)
+                if runtime in BUILD_TOOLS or plan.depends_on(name, runtime):
+                    if not plan.in_lock(runtime) and runtime in BUILD_TOOLS:
+                        continue
+                    watched = runtimes.inputs(runtime, settings_file, name)
+                    inputs += watched
+                    unkeyed.update(label for label, _ in watched)
         if pinned:
-            inputs.append(("extra-build-dependencies", ", ".join(pinned)))
+            inputs.append(("extra-build-dependencies", _requirements(pinned)))
         for var, value in settings.extra_build_variables.get(name, {}).items():
             inputs.append((f"extra-build-variables {var}", value))
         for key, setting in settings.effective_config_settings(name).items():

@@ -429,7 +429,7 @@ def _deps(value: Any, where: str, bad: Callable[[str], InputError]) -> Deps:
                 dep.get("version"),
                 tuple(sorted(source.items())),
                 dep.get("marker"),
-                tuple(extras),
+                tuple(canonical_name(e) for e in extras),
             )
         )
     return tuple(out)

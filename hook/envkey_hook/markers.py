@@ -39,14 +39,21 @@ class _Unsupported(Exception):
     """Outside the shapes evaluated here: packaging decides."""
 
 
-def evaluate(marker: str, env: Mapping[str, str]) -> bool:
+def evaluate(
+    marker: str, env: Mapping[str, str], extras: frozenset[str] | None = None
+) -> bool:
     """Whether `marker` holds in `env`, exactly as `packaging.markers.Marker` says.
 
+    `extras`: the set of active extras, for the markers uv writes in a lock with
+    `conflicts` (`extra == 'extra-5-proj-a' and extra == 'extra-5-proj-b'` holds only
+    when both are active: a set, which packaging's single `extra` value cannot say).
     Raises packaging's InvalidMarker or UndefinedEnvironmentName when it would.
     """
     try:
-        return _Parser(marker, env).parse()
+        return _Parser(marker, env, extras).parse()
     except _Unsupported:
+        if extras is not None and "extra" in marker:
+            raise ValueError(f"cannot evaluate {marker!r} with a set of extras") from None
         from packaging.markers import Marker
 
         return Marker(marker).evaluate(dict(env))
@@ -55,9 +62,12 @@ def evaluate(marker: str, env: Mapping[str, str]) -> bool:
 class _Parser:
     """Recursive descent over `or` / `and` / parentheses / `var op 'value'`."""
 
-    def __init__(self, text: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, text: str, env: Mapping[str, str], extras: frozenset[str] | None = None
+    ) -> None:
         self.tokens: list[re.Match[str]] = []
         self.env = env
+        self.extras = extras
         pos, end = 0, len(text.rstrip())
         while pos < end:
             m = _TOKEN.match(text, pos)
@@ -109,6 +119,8 @@ class _Parser:
             raise _Unsupported
         m = self.tokens[self.at]
         self.at += 1
+        if m.group("var") == "extra" and self.extras is not None and m.group("op") in ("==", "!="):
+            return (m.group("value") in self.extras) == (m.group("op") == "==")
         return _compare(m.group("var"), m.group("op"), m.group("value"), self.env)
 
 

@@ -1,0 +1,243 @@
+"""What uv will install and build here: one model, used by every command.
+
+For the target interpreter and platform, the lock is walked from the workspace members
+along dependency edges whose markers can hold, as `uv sync` walks it. Extras and groups
+the user did not name may all be active, except that two items of one `conflicts` set
+never are (uv encodes them as `extra == 'extra-<n>-<package>-<extra>'` in markers).
+A package is source-built when uv will build it for this interpreter.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, NamedTuple
+
+from envkey_hook import wheeltags
+from envkey_hook.markers import evaluate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from envkey_hook.lockfile import Dep, Lock, LockedPackage
+    from envkey_hook.settings import Settings
+
+# Local trees and non-wheel archives: uv always builds them.
+_ALWAYS_BUILT = ("git", "directory", "editable", "path", "url")
+_MAX_SCENARIOS = 256
+
+
+class Selection(NamedTuple):
+    """Extras and groups `uv sync` is asked for; None: not known (any may be active)."""
+
+    extras: frozenset[str] | None = None
+    groups: frozenset[str] | None = None
+
+
+def source_built(pkg: LockedPackage, settings: Settings, env: Mapping[str, str]) -> bool:
+    """Whether uv builds this entry from source when it installs it here."""
+    kind = pkg.source_kind
+    if kind == "virtual" or settings.never_builds(pkg.name):
+        return False
+    if kind in ("path", "url") and pkg.source_value.endswith(".whl"):
+        return False
+    if kind in _ALWAYS_BUILT:
+        return True
+    if not pkg.has_sdist:
+        return False
+    if settings.never_wheels(pkg.name):
+        return True
+    return not wheeltags.installable(pkg.wheels, env)
+
+
+class Plan:
+    """The lock entries uv may install here, and which of them it builds."""
+
+    def __init__(
+        self,
+        lock: Lock,
+        settings: Settings,
+        env: Mapping[str, str],
+        selection: Selection = Selection(),
+    ) -> None:
+        self.lock = lock
+        self.env = env
+        self._by_name: dict[str, list[LockedPackage]] = {}
+        for pkg in lock.packages:
+            self._by_name.setdefault(pkg.name, []).append(pkg)
+        reached = _walk(lock, self._by_name, env, selection)
+        self.graph_known = reached is not None  # False: no workspace member in the lock
+        self.entries = (
+            [p for p in lock.packages if id(p) in reached]
+            if reached is not None
+            else [p for ps in self._by_name.values() for p in _select_forks(ps, env)]
+        )
+        self._reachable: dict[str, list[LockedPackage]] = {}
+        for pkg in self.entries:
+            self._reachable.setdefault(pkg.name, []).append(pkg)
+        self.built: dict[str, list[LockedPackage]] = {}
+        for name, pkgs in self._reachable.items():
+            own = [p for p in pkgs if source_built(p, settings, env)]
+            if own:
+                self.built[name] = own
+
+    def of(self, name: str) -> list[LockedPackage]:
+        """The entries of `name` uv may install here (empty: none)."""
+        return self._reachable.get(name, [])
+
+    def in_lock(self, name: str) -> bool:
+        return name in self._by_name
+
+    def depends_on(self, name: str, runtime: str) -> bool:
+        """Whether an entry of `name` here lists `runtime` among its dependencies (any
+        marker: a runtime the lock keeps out, e.g. by an override, still counts)."""
+        for pkg in self.of(name):
+            deps = [*pkg.dependencies, *(d for _, ds in pkg.optional for d in ds)]
+            if any(d.name == runtime for d in deps):
+                return True
+        return False
+
+
+def _select_forks(candidates: list[LockedPackage], env: Mapping[str, str]) -> list[LockedPackage]:
+    """Without a dependency graph: the entries whose `resolution-markers` match, if that
+    singles one out, else all of them."""
+    if len(candidates) <= 1:
+        return list(candidates)
+    matching = []
+    for pkg in candidates:
+        try:
+            if any(_holds(m, env, None) for m in pkg.resolution_markers):
+                matching.append(pkg)
+        except (ValueError, KeyError):  # packaging's InvalidMarker, UndefinedEnvironmentName
+            return list(candidates)
+    return matching if len(matching) == 1 else list(candidates)
+
+
+_EVALUATED: dict[tuple[str, tuple[tuple[str, str], ...], frozenset[str] | None], bool] = {}
+
+
+def _holds(marker: str, env: Mapping[str, str], extras: frozenset[str] | None) -> bool:
+    key = (marker, tuple(sorted(env.items())), extras)
+    if key not in _EVALUATED:
+        _EVALUATED[key] = evaluate(marker, env, extras)
+    return _EVALUATED[key]
+
+
+def _can_hold(marker: str | None, env: Mapping[str, str], extras: frozenset[str]) -> bool:
+    """A marker that cannot be evaluated counts as holding: over-counting costs a rebuild,
+    missing one ships a wrong binary."""
+    if marker is None:
+        return True
+    try:
+        return _holds(marker, env, extras)
+    except (ValueError, KeyError):
+        return True
+
+
+def _encode(package: str, kind: str, name: str) -> str:
+    """How uv names a conflict item in markers: `extra-<len>-<package>-<name>`."""
+    return f"{kind}-{len(package)}-{package}-{name}"
+
+
+def _roots(lock: Lock, by_name: Mapping[str, list[LockedPackage]]) -> list[LockedPackage]:
+    if lock.members:
+        return [p for m in lock.members for p in by_name.get(m, [])]
+    return [
+        p
+        for p in lock.packages
+        if p.source_kind in ("editable", "virtual", "directory") and p.source_value == "."
+    ]
+
+
+def _scenarios(lock: Lock, selection: Selection) -> list[frozenset[tuple[str, str, str]]]:
+    """The sets of conflict items that may be active together: at most one of each set."""
+    sets = [s for s in lock.conflicts if s]
+    if selection.extras is not None or selection.groups is not None or not sets:
+        return [frozenset()]
+    count = 1
+    for s in sets:
+        count *= len(s) + 1
+    if count > _MAX_SCENARIOS:  # improbable: one item at a time
+        return [frozenset()] + [frozenset([i]) for s in sets for i in s]
+    out = []
+    for choice in itertools.product(*[(None, *s) for s in sets]):
+        chosen = frozenset(i for i in choice if i is not None)
+        if all(len(chosen & set(s)) <= 1 for s in sets):
+            out.append(chosen)
+    return out
+
+
+def _walk(
+    lock: Lock,
+    by_name: Mapping[str, list[LockedPackage]],
+    env: Mapping[str, str],
+    selection: Selection,
+) -> set[int] | None:
+    """ids of the entries reachable in any scenario; None when the lock has no roots."""
+    roots = _roots(lock, by_name)
+    if not roots:
+        return None
+    conflicting = {item for s in lock.conflicts for item in s}
+    reached: set[int] = set()
+    for chosen in _scenarios(lock, selection):
+
+        def wanted(pkg: str, kind: str, name: str, given: frozenset[str] | None) -> bool:
+            if given is not None:
+                return name in given
+            item = (pkg, kind, name)
+            return item not in conflicting or item in chosen  # noqa: B023 (used at once)
+
+        active: set[str] = {_encode(*i) for i in chosen}
+        start: list[tuple[LockedPackage, tuple[str, ...], tuple[str, ...]]] = []
+        for root in roots:
+            extras = tuple(
+                e for e, _ in root.optional if wanted(root.name, "extra", e, selection.extras)
+            )
+            groups = tuple(
+                g for g, _ in root.groups if wanted(root.name, "group", g, selection.groups)
+            )
+            active.update(_encode(root.name, "extra", e) for e in extras)
+            active.update(_encode(root.name, "group", g) for g in groups)
+            start.append((root, extras, groups))
+        reached |= _reach(start, by_name, env, frozenset(active))
+    return reached
+
+
+def _reach(
+    start: Iterable[tuple[LockedPackage, tuple[str, ...], tuple[str, ...]]],
+    by_name: Mapping[str, list[LockedPackage]],
+    env: Mapping[str, str],
+    active: frozenset[str],
+) -> set[int]:
+    seen: set[tuple[int, str]] = set()
+    reached: set[int] = set()
+    stack: list[tuple[LockedPackage, str]] = []
+    for root, extras, groups in start:
+        stack.append((root, ""))
+        stack += [(root, "extra:" + e) for e in extras]
+        stack += [(root, "group:" + g) for g in groups]
+    while stack:
+        pkg, part = stack.pop()
+        if (id(pkg), part) in seen:
+            continue
+        seen.add((id(pkg), part))
+        reached.add(id(pkg))
+        kind, _, name = part.partition(":")
+        table = pkg.optional if kind == "extra" else pkg.groups if kind == "group" else ()
+        deps = pkg.dependencies if not kind else dict(table).get(name, ())
+        for dep in deps:
+            if not _can_hold(dep.marker, env, active):
+                continue
+            for target in _resolve(dep, by_name):
+                stack.append((target, ""))
+                stack += [(target, "extra:" + e) for e in dep.extras]
+    return reached
+
+
+def _resolve(dep: Dep, by_name: Mapping[str, list[LockedPackage]]) -> list[LockedPackage]:
+    """The entries a dependency edge names (all of that name when it does not say which)."""
+    found = by_name.get(dep.name, [])
+    if dep.version is not None:
+        found = [p for p in found if p.version == dep.version]
+    if dep.source:
+        found = [p for p in found if p.source == dep.source]
+    return found
