@@ -1,0 +1,187 @@
+"""What uv installs and builds here: locks written by the real uv (offline, find-links).
+
+Issue 12 items 1-3: foreign-platform runtime entries, packages uv never builds, and
+watched runtimes a package does not depend on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from e2e_helpers import uv_binary
+from envkey_hook import fixture
+from envkey_hook.envkey import compute_envkeys, diff_envkeys
+from envkey_hook.lockfile import read_lock
+from envkey_hook.markers import environment
+from envkey_hook.settings import load_settings
+
+LINUX311 = {
+    **environment(),
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "python_version": "3.11",
+    "python_full_version": "3.11.7",
+    "implementation_name": "cpython",
+}
+
+
+def links(tmp: Path, versions: dict[str, tuple[str, ...]], sdists: tuple[str, ...] = ()) -> Path:
+    dest = tmp / "links"
+    for name, vs in versions.items():
+        for v in vs:
+            fixture.runtime_wheel(dest, v, name=name)
+    for name in sdists:
+        fixture.ext_sdist(dest, name=name)
+    return dest
+
+
+def locked(tmp: Path, pyproject: str) -> Path:
+    """Write the project and lock it with the real uv."""
+    proj = tmp / "proj"
+    proj.mkdir(exist_ok=True)
+    (proj / "pyproject.toml").write_text(pyproject)
+    env = fixture.env_for_uv(tmp / "uv-cache")
+    proc = subprocess.run(
+        [uv_binary(), "lock", "-q", "--offline"], cwd=proj, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proj
+
+
+def envkeys(proj: Path, env: dict[str, str] = LINUX311, watch: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    lock = read_lock(proj / "uv.lock")
+    settings = load_settings(proj, "", _reader(proj), os.environ)
+    return compute_envkeys(lock, settings, env, watch=watch)
+
+
+def _project(deps: str, extras: str = "", uv: str = "", ext: str = "extpkg") -> str:
+    return (
+        "[project]\nname = 'proj'\nversion = '0.1'\nrequires-python = '>=3.9'\n"
+        f"dependencies = [{deps}]\n"
+        f"[project.optional-dependencies]\n{extras}\n"
+        "[tool.uv]\npackage = false\nno-index = true\nfind-links = ['../links']\n"
+        f"{uv}\n"
+        "[tool.uv.extra-build-dependencies]\n"
+        f"{ext} = [{{ requirement = 'rtlib', match-runtime = true }}]\n"
+    )
+
+
+CONFLICTING = _project(
+    '"extpkg"',
+    extras=(
+        "a = [\"rtlib==1.0; sys_platform != 'win32'\", \"rtlib==0.9; sys_platform == 'win32'\"]\n"
+        'b = ["rtlib==2.0"]\n'
+    ),
+    uv='conflicts = [[{ extra = "a" }, { extra = "b" }]]',
+)
+
+
+def test_a_windows_only_runtime_entry_is_not_a_linux_input(tmp_path: Path) -> None:
+    """Item 1: with conflicting extras, the win32-only entry of the runtime is no input
+    of the linux build; moving only it changes nothing here."""
+    links(tmp_path, {"rtlib": ("0.8", "0.9", "1.0", "2.0")}, sdists=("extpkg",))
+    proj = locked(tmp_path, CONFLICTING)
+    before = envkeys(proj)
+    assert before["extpkg"].as_dict()["rtlib"] == "1.0 | 2.0"
+    assert "0.9" in (proj / "uv.lock").read_text()
+    proj = locked(tmp_path, CONFLICTING.replace("rtlib==0.9", "rtlib==0.8"))
+    assert "0.8" in (proj / "uv.lock").read_text()
+    assert diff_envkeys(before, envkeys(proj)) == []
+    windows = {**LINUX311, "sys_platform": "win32", "os_name": "nt", "platform_system": "Windows"}
+    assert envkeys(proj, windows)["extpkg"].as_dict()["rtlib"] == "0.8 | 2.0"
+
+
+def test_a_linux_runtime_move_is_still_seen(tmp_path: Path) -> None:
+    links(tmp_path, {"rtlib": ("0.9", "1.0", "1.1", "2.0")}, sdists=("extpkg",))
+    before = envkeys(locked(tmp_path, CONFLICTING))
+    after = envkeys(locked(tmp_path, CONFLICTING.replace("rtlib==1.0", "rtlib==1.1")))
+    assert [c.describe() for c in diff_envkeys(before, after)] == [
+        "extpkg: rtlib 1.0 | 2.0 -> 1.1 | 2.0"
+    ]
+
+
+def test_a_package_with_an_installable_wheel_is_not_built(tmp_path: Path) -> None:
+    """Item 2: build settings alone do not make uv build a package with a wheel for here."""
+    d = links(tmp_path, {"rtlib": ("1.0", "2.0"), "extpkg": ("0.1",)}, sdists=("extpkg",))
+    assert {p.name for p in d.iterdir()} >= {"extpkg-0.1-py3-none-any.whl", "extpkg-0.1.tar.gz"}
+    proj = locked(tmp_path, _project('"extpkg", "rtlib==1.0"'))
+    assert "extpkg-0.1-py3-none-any.whl" in (proj / "uv.lock").read_text()
+    assert envkeys(proj) == {}
+    no_binary = _project('"extpkg", "rtlib==1.0"', uv='no-binary-package = ["extpkg"]')
+    assert set(envkeys(locked(tmp_path, no_binary))) == {"extpkg"}
+    no_build = _project('"extpkg", "rtlib==1.0"', uv='no-build-package = ["extpkg"]')
+    assert envkeys(locked(tmp_path, no_build)) == {}
+
+
+def test_an_sdist_only_package_without_settings_is_built(tmp_path: Path) -> None:
+    """Item 2, conversely: uv builds `plain` (sdist only) although nothing configures it."""
+    links(tmp_path, {"rtlib": ("1.0",)}, sdists=("plain", "extpkg"))
+    proj = locked(tmp_path, _project('"plain", "extpkg"'))
+    assert sorted(envkeys(proj)) == ["extpkg", "plain"]
+    from envkey_hook.installplan import Plan
+
+    plan = Plan(
+        read_lock(proj / "uv.lock"), load_settings(proj, "", _reader(proj), os.environ), LINUX311
+    )
+    assert sorted(plan.built) == ["extpkg", "plain"]
+
+
+def _reader(proj: Path):  # type: ignore[no-untyped-def]
+    return lambda rel: (proj / rel).read_bytes() if (proj / rel).exists() else None
+
+
+def test_watched_runtime_counts_only_where_it_is_a_dependency(tmp_path: Path) -> None:
+    """Item 3: a numpy move flags only the package that depends on numpy; a setuptools
+    move flags nothing unless the user watches setuptools."""
+    links(
+        tmp_path,
+        {"rtlib": ("1.0",), "numpy": ("1.0", "2.0"), "setuptools": ("70.0", "71.0")},
+        sdists=("extpkg", "npext"),
+    )
+    # extpkg's sdist requires rtlib only; npext requires rtlib as well, numpy via metadata
+    uv = (
+        'no-build-isolation-package = ["extpkg", "npext"]\n'
+        "[[tool.uv.dependency-metadata]]\nname = 'npext'\nversion = '0.1'\n"
+        "requires-dist = ['numpy']\n"
+    )
+    pyproject = _project('"extpkg", "npext", "numpy==1.0", "setuptools==70.0"', uv=uv)
+    watch = ("torch", "numpy", "setuptools")
+    before = envkeys(locked(tmp_path, pyproject), watch=("torch", "numpy"))
+    after_text = pyproject.replace("numpy==1.0", "numpy==2.0").replace("70.0", "71.0")
+    proj = locked(tmp_path, after_text)
+    assert [
+        c.describe() for c in diff_envkeys(before, envkeys(proj, watch=("torch", "numpy")))
+    ] == ["npext: numpy 1.0 -> 2.0"]
+    named = diff_envkeys(
+        envkeys(locked(tmp_path, pyproject), watch=watch),
+        envkeys(locked(tmp_path, after_text), watch=watch),
+    )
+    assert {(c.package, c.input) for c in named} >= {
+        ("extpkg", "setuptools"),
+        ("npext", "setuptools"),
+    }
+
+
+def test_uv_agrees_on_what_it_builds(tmp_path: Path) -> None:
+    """The packages the model says uv builds are the ones `uv sync --dry-run` would build
+    (uv prints no such list; its install plan names each sdist it would build)."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    links(tmp_path, {"rtlib": ("1.0",), "extpkg": ("0.1",)}, sdists=("plain", "extpkg"))
+    proj = locked(tmp_path, _project('"plain", "extpkg", "rtlib==1.0"'))
+    env = fixture.env_for_uv(tmp_path / "uv-cache")
+    proc = subprocess.run(
+        [uv_binary(), "sync", "--dry-run", "--offline", "--no-build"],
+        cwd=proj,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    # --no-build makes uv name every package it would have to build
+    assert "plain" in proc.stderr and "extpkg" not in proc.stderr.replace("extpkg==0.1", "")
+    assert sorted(envkeys(proj)) == ["plain"]
