@@ -119,9 +119,12 @@ def test_a_package_with_an_installable_wheel_is_not_built(tmp_path: Path) -> Non
 
 
 def test_an_sdist_only_package_without_settings_is_built(tmp_path: Path) -> None:
-    """Item 2, conversely: uv builds `plain` (sdist only) although nothing configures it."""
-    links(tmp_path, {"rtlib": ("1.0",)}, sdists=("plain", "extpkg"))
+    """Item 2, conversely: uv builds `plain` (an sdist, and a wheel for Windows only)
+    although nothing configures it."""
+    d = links(tmp_path, {"rtlib": ("1.0",), "plain": ("0.1",)}, sdists=("plain", "extpkg"))
+    (d / "plain-0.1-py3-none-any.whl").rename(d / "plain-0.1-cp311-cp311-win_amd64.whl")
     proj = locked(tmp_path, _project('"plain", "extpkg"'))
+    assert "plain-0.1-cp311-cp311-win_amd64.whl" in (proj / "uv.lock").read_text()
     assert sorted(envkeys(proj)) == ["extpkg", "plain"]
     from envkey_hook.installplan import Plan
 

@@ -97,7 +97,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list what would be removed, remove nothing"
     )
     run.add_argument(
-        "--all", action="store_true", help="with no baseline, purge every source-built package"
+        "--all",
+        action="store_true",
+        help="purge every source-built package, whatever changed (with or without a baseline)",
     )
     run.add_argument(
         "--lock-timeout",
@@ -243,6 +245,8 @@ def _run(args: argparse.Namespace) -> int:
         report.render_json([outcome])
     else:
         report.render_text([outcome], args.verbose - args.quiet, sys.stdout, sys.stderr)
+        if not (outcome.changes or outcome.message or outcome.busy or args.quiet):
+            print(NOTHING_CHANGED)
     return outcome.exit_code
 
 
@@ -310,13 +314,19 @@ def _check_project(project: object) -> None:
     raise InputError(path, f"{problem} (--project)")
 
 
+NOTHING_CHANGED = "No build input changed"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from envkey_hook import fastpath
 
     argv = list(sys.argv[1:] if argv is None else argv)
     _tolerate_undecodable_paths()
     if fastpath.try_noop(argv):
-        return EXIT_OK  # a record shows nothing changed since a clean run: no parsing at all
+        # a record shows nothing changed since a clean run: no parsing at all
+        if not any(a in ("-q", "--quiet") or a.startswith("-q") for a in argv):
+            print(NOTHING_CHANGED)
+        return EXIT_OK
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # in the chosen command's words, not the top-level usage

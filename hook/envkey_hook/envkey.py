@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from envkey_hook.config import BUILD_TOOLS
 from envkey_hook.errors import InputError
-from envkey_hook.installplan import Plan, Selection, _select_forks, source_built
+from envkey_hook.installplan import UNKNOWN, Plan, Selection, _select_forks, source_built
 from envkey_hook.lockfile import Lock, LockedPackage
 from envkey_hook.settings import Settings
 
@@ -113,7 +113,7 @@ def compute_envkeys(
     env: Mapping[str, str],
     settings_file: str = "pyproject.toml",
     watch: Sequence[str] = (),
-    selection: Selection = Selection(),
+    selection: Selection = UNKNOWN,
     installed: Callable[[str], str | None] | None = None,
 ) -> dict[str, EnvKey]:
     """Envkeys of every package uv builds from source here, by normalized name.
@@ -175,6 +175,6 @@ def diff_envkeys(old: Mapping[str, EnvKey], new: Mapping[str, EnvKey]) -> list[C
     return changes
 
 
-def all_as_changed(keys: Iterable[EnvKey]) -> list[Change]:
+def all_as_changed(keys: Iterable[EnvKey], why: str = "no baseline") -> list[Change]:
     """`--all`: treat every source-built package as changed."""
-    return [Change(k.package, "no baseline", None, "rebuild") for k in keys]
+    return [Change(k.package, why, None, "rebuild") for k in keys]

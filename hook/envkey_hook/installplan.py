@@ -33,6 +33,9 @@ class Selection(NamedTuple):
     groups: frozenset[str] | None = None
 
 
+UNKNOWN = Selection()  # nothing said: every extra and group may be active
+
+
 def source_built(pkg: LockedPackage, settings: Settings, env: Mapping[str, str]) -> bool:
     """Whether uv builds this entry from source when it installs it here."""
     kind = pkg.source_kind
@@ -57,7 +60,7 @@ class Plan:
         lock: Lock,
         settings: Settings,
         env: Mapping[str, str],
-        selection: Selection = Selection(),
+        selection: Selection = UNKNOWN,
     ) -> None:
         self.lock = lock
         self.env = env

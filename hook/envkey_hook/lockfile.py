@@ -289,7 +289,9 @@ def lock_from_toml(doc: Mapping[str, Any], path: str) -> Lock:
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise InputError(path, "`package` must be an array of tables")
     packages = [locked_package(table, number, path) for number, table in enumerate(tables, 1)]
-    return lock_of(path, version, revision, requires_python, packages, None, *_lock_graph(doc, path))
+    return lock_of(
+        path, version, revision, requires_python, packages, None, *_lock_graph(doc, path)
+    )
 
 
 def _lock_graph(
@@ -441,9 +443,7 @@ def _named(
     sub = table.get(key, {})
     if not isinstance(sub, dict):
         raise bad(f"{what}: `{key}` must be a table")
-    return tuple(
-        (canonical_name(k), _deps(v, f"{what}: `{key}.{k}`", bad)) for k, v in sub.items()
-    )
+    return tuple((canonical_name(k), _deps(v, f"{what}: `{key}.{k}`", bad)) for k, v in sub.items())
 
 
 def _wheel_name(wheel: Any) -> str:

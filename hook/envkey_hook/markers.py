@@ -39,9 +39,7 @@ class _Unsupported(Exception):
     """Outside the shapes evaluated here: packaging decides."""
 
 
-def evaluate(
-    marker: str, env: Mapping[str, str], extras: frozenset[str] | None = None
-) -> bool:
+def evaluate(marker: str, env: Mapping[str, str], extras: frozenset[str] | None = None) -> bool:
     """Whether `marker` holds in `env`, exactly as `packaging.markers.Marker` says.
 
     `extras`: the set of active extras, for the markers uv writes in a lock with

@@ -241,6 +241,11 @@ def run(opts: Options) -> Outcome:
         old_keys = compute_envkeys(old.lock, old.settings, env, settings_file, watch)
         outcome.changes = settle(diff_envkeys(old_keys, new_keys), new_keys)
         states = [old, new]
+        if opts.all:  # every source-built package, whatever changed
+            changed = {c.package for c in outcome.changes}
+            outcome.changes += [
+                c for c in all_as_changed(new_keys.values(), "--all") if c.package not in changed
+            ]
     if recorded is not None:
         from envkey_hook.state import union_changes
 

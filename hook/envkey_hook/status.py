@@ -40,6 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     st.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument(
+        "--all",
+        action="store_true",
+        help="every package uv builds here (default: those with build inputs beyond their "
+        "own version and source)",
+    )
 
     key = subparsers.add_parser(
         "key",
@@ -87,15 +93,16 @@ def run_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def collect(project: Path, cache_dir: str | None = None) -> dict[str, Any]:
-    """The `status --json` document."""
+def collect(project: Path, cache_dir: str | None = None, every: bool = True) -> dict[str, Any]:
+    """The `status --json` document; `every=False`: only packages with build inputs."""
     from envkey_hook import backend, current, purge, state
     from envkey_hook.cache import find_entries
 
     cur = current.load(project, cache_dir)
     recorded = state.load_for(cur.root, cur.project, cache=state.cache_id(cur.cache))
     packages = []
-    for target in current.targets(cur, cur.envkeys):
+    shown = [n for n, k in cur.envkeys.items() if every or current.has_build_inputs(k)]
+    for target in current.targets(cur, shown):
         key = cur.envkeys[target.name]
         entries = find_entries(cur.cache, target.name, target.git_shas) if cur.cache else []
         removals, notices = purge.plan(cur.cache, [target], cur.root)
@@ -128,14 +135,22 @@ def collect(project: Path, cache_dir: str | None = None) -> dict[str, Any]:
         "cache": str(cur.cache) if cur.cache else None,
         "key": combined_key(cur.envkeys.values()),
         "recorded_state": recorded is not None,
+        "source_built": len(cur.envkeys),
         "packages": packages,
     }
 
 
 def _inputs_text(inputs: dict[str, str]) -> str:
-    # The sources are long URLs and paths: they stay in --json.
-    shown = [f"{k} {v}" for k, v in inputs.items() if k != "version" and not k.endswith("source")]
-    return ", ".join(shown) or "-"
+    # The sources are long URLs and paths: they stay in --json, except where a runtime
+    # comes from the environment rather than the lock. `; ` separates inputs (a
+    # requirement list may hold `, `).
+    shown = []
+    for k, v in inputs.items():
+        if k == "version" or k.endswith("source"):
+            continue
+        where = inputs.get(f"{k} source")
+        shown.append(f"{k} {v}" + (f" (from the {where})" if where == "environment" else ""))
+    return "; ".join(shown) or "-"
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
@@ -148,8 +163,12 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 def render_text(doc: dict[str, Any], out: TextIO) -> None:
     print(f"project {doc['project']}", file=out)
     print(f"uv cache {doc['cache'] or '(none: uv would use a throwaway cache)'}", file=out)
+    hidden = doc.get("source_built", len(doc["packages"])) - len(doc["packages"])
     if not doc["packages"]:
-        print("No package is built from source", file=out)
+        if hidden:
+            print(f"No package has build inputs ({hidden} built from source: --all)", file=out)
+        else:
+            print("No package is built from source", file=out)
         return
     rows = [
         [
@@ -179,6 +198,8 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
             ]
         )
     _table(rows, out)
+    if hidden:
+        print(f"({hidden} more built from source without build inputs: --all)", file=out)
     if any(p["polluted_slots"] for p in doc["packages"]):
         print("hint: `envkey-hook doctor --fix` removes the polluted slots", file=out)
     if any(p["recorded"] == "changed" for p in doc["packages"]):
@@ -187,7 +208,7 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """`envkey-hook status`."""
-    doc = collect(args.project, args.cache_dir)
+    doc = collect(args.project, args.cache_dir, every=args.all)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -111,6 +111,7 @@ def _packaging_tags(impl: str, major: str, minor: str) -> set[tuple[str, str, st
     from packaging import tags
 
     same = (major, minor) == (str(sys.version_info[0]), str(sys.version_info[1]))
+    found: Iterable[tags.Tag]
     if impl != "cpython" or same or not (major.isdigit() and minor.isdigit()):
         found = tags.sys_tags()
     else:
