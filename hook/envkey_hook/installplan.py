@@ -118,20 +118,31 @@ def _select_forks(candidates: list[LockedPackage], env: Mapping[str, str]) -> li
 _EVALUATED: dict[tuple[str, tuple[tuple[str, str], ...], frozenset[str] | None], bool] = {}
 
 
-def _holds(marker: str, env: Mapping[str, str], extras: frozenset[str] | None) -> bool:
-    key = (marker, tuple(sorted(env.items())), extras)
-    if key not in _EVALUATED:
-        _EVALUATED[key] = evaluate(marker, env, extras)
-    return _EVALUATED[key]
+def _holds(
+    marker: str,
+    env: Mapping[str, str],
+    extras: frozenset[str] | None,
+    env_key: tuple[tuple[str, str], ...] | None = None,
+) -> bool:
+    key = (marker, env_key or tuple(sorted(env.items())), extras)
+    found = _EVALUATED.get(key)
+    if found is None:
+        found = _EVALUATED[key] = evaluate(marker, env, extras)
+    return found
 
 
-def _can_hold(marker: str | None, env: Mapping[str, str], extras: frozenset[str]) -> bool:
+def _can_hold(
+    marker: str | None,
+    env: Mapping[str, str],
+    extras: frozenset[str],
+    env_key: tuple[tuple[str, str], ...],
+) -> bool:
     """A marker that cannot be evaluated counts as holding: over-counting costs a rebuild,
     missing one ships a wrong binary."""
     if marker is None:
         return True
     try:
-        return _holds(marker, env, extras)
+        return _holds(marker, env, extras, env_key)
     except (ValueError, KeyError):
         return True
 
@@ -211,6 +222,7 @@ def _reach(
     env: Mapping[str, str],
     active: frozenset[str],
 ) -> set[int]:
+    env_key = tuple(sorted(env.items()))
     seen: set[tuple[int, str]] = set()
     reached: set[int] = set()
     stack: list[tuple[LockedPackage, str]] = []
@@ -228,7 +240,7 @@ def _reach(
         table = pkg.optional if kind == "extra" else pkg.groups if kind == "group" else ()
         deps = pkg.dependencies if not kind else dict(table).get(name, ())
         for dep in deps:
-            if not _can_hold(dep.marker, env, active):
+            if not _can_hold(dep.marker, env, active, env_key):
                 continue
             for target in _resolve(dep, by_name):
                 stack.append((target, ""))

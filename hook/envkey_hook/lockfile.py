@@ -13,6 +13,7 @@ just before (`like`) is not read again: the same bytes give the same package.
 from __future__ import annotations
 
 import re
+import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -52,7 +53,7 @@ class LockedPackage(NamedTuple):
     dependencies: Deps = ()
     optional: Named = ()  # [package.optional-dependencies], by extra
     groups: Named = ()  # [package.dev-dependencies], by group
-    wheels: tuple[str, ...] = ()  # wheel file names
+    wheels: tuple[str, ...] = ()  # tags of each wheel, `py-abi-platform`, interned
 
     @property
     def source_kind(self) -> str:
@@ -400,7 +401,8 @@ def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPa
         dependencies=_deps(table.get("dependencies", []), f"{what}: `dependencies`", bad),
         optional=_named(table, "optional-dependencies", what, bad),
         groups=_named(table, "dev-dependencies", what, bad),
-        wheels=tuple(_wheel_name(w) for w in wheels),
+        # only a package that also has an sdist may be built: only its wheels are read
+        wheels=tuple(_wheel_tag(w) for w in wheels) if "sdist" in table else (),
     )
     if pkg_version is None and pkg.source_kind not in _LOCAL_KINDS:
         only = ", ".join(_LOCAL_KINDS)
@@ -413,6 +415,9 @@ def _deps(value: Any, where: str, bad: Callable[[str], InputError]) -> Deps:
         raise bad(f"{where} must be an array")
     out = []
     for dep in value:
+        if type(dep) is Dep:  # the fast reader's, made as below
+            out.append(dep)
+            continue
         if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
             raise bad(f"{where}: each item must be a table with a `name`")
         extras = dep.get("extra", [])
@@ -430,7 +435,7 @@ def _deps(value: Any, where: str, bad: Callable[[str], InputError]) -> Deps:
                 canonical_name(dep["name"]),
                 dep.get("version"),
                 tuple(sorted(source.items())),
-                dep.get("marker"),
+                None if dep.get("marker") is None else sys.intern(dep["marker"]),
                 tuple(canonical_name(e) for e in extras),
             )
         )
@@ -446,14 +451,23 @@ def _named(
     return tuple((canonical_name(k), _deps(v, f"{what}: `{key}.{k}`", bad)) for k, v in sub.items())
 
 
-def _wheel_name(wheel: Any) -> str:
-    """The file name of a `wheels` item (from `url`, `path` or `filename`); "" if none."""
+def _wheel_tag(wheel: Any) -> str:
+    """The `py-abi-platform` tags of a `wheels` item (its file name from `filename`, `url`
+    or `path`); "" when it names no wheel."""
+    if isinstance(wheel, str):
+        return wheel  # the fast reader's answer (never kept without an sdist)
     if isinstance(wheel, dict):
         for key in ("filename", "url", "path"):
             value = wheel.get(key)
             if isinstance(value, str):
-                return value.rsplit("/", 1)[-1]
+                return tag_of(value)
     return ""
+
+
+def tag_of(url: str) -> str:
+    name = url.rsplit("/", 1)[-1]
+    parts = name[:-4].split("-") if name.endswith(".whl") else []
+    return sys.intern("-".join(parts[-3:])) if len(parts) >= 5 else ""
 
 
 def _show(value: str) -> str:
@@ -554,6 +568,7 @@ _NO_READS: frozenset[str] = frozenset()
 _DEP_TABLES = ("package.optional-dependencies", "package.dev-dependencies")
 _EVERY_KEY = frozenset(("*",))  # every key of the table is an array of dependencies
 _LEAF = True  # the value of a key that is not read
+_NOT_READ = "(not read)"  # a wheel of a package without an sdist (its tags are not needed)
 
 
 class _Unexpected(Exception):
@@ -606,6 +621,11 @@ def _fast_doc(text: str) -> dict[str, Any]:
             raise _Unexpected
         if reads is _EVERY_KEY:
             table[key] = _read_value("dependencies", m.group("value"))
+        elif key == "wheels" and reads is _PACKAGE_READS and "sdist" not in table:
+            # only a package with an sdist can be built: uv writes `sdist` first
+            table[key] = [] if m.group("value") in ("[]", "[\n    ]") else [_NOT_READ]
+        elif key == "sdist" and table.get("wheels", [None])[:1] == [_NOT_READ]:
+            raise _Unexpected  # `sdist` after `wheels`: not uv's order
         else:
             table[key] = _read_value(key, m.group("value")) if key in reads else _LEAF
     return root
@@ -653,8 +673,14 @@ def _read_value(key: str, value: str) -> Any:
     if first == "{" and key == "sdist":
         return {}  # only read for being there
     if first == "[" and key == "wheels":
+        tags = _wheel_tags(value)
+        if tags is not None:
+            return tags
         return [_wheel(e) for e in _elements(value)]
     if first == "[" and key == "dependencies":
+        tiled = _tiled(_dep_lines(), value)
+        if tiled is not None:
+            return [_dep_dict(m) for m in tiled]
         return [_inline(e) for e in _elements(value)]
     if first == "[" and key == "members":
         return [_string(e) for e in _elements(value)]
@@ -724,6 +750,85 @@ def _inline(text: str) -> dict[str, Any]:
     if not text.endswith(" }") or pos != len(text):
         raise _Unexpected
     return out
+
+
+_PLAIN = r'"[^"\\\x00-\x1f\x7f]*"'  # a basic string without escapes: its value is [1:-1]
+
+
+_WHEEL_TAG = re.compile(r'\n    \{ url = "[^"]*/[^"/-]*-[^"/]*-([^-"/]*-[^-"/]*-[^-"/]*)\.whl"')
+
+
+def _wheel_tags(value: str) -> list[str] | None:
+    """The tags of uv's wheel lines, `    { url = "...", ... },`, one a line; else None.
+
+    No string holds a newline, so `,\n` ends a line. A line with one `{` and one `}`, that
+    starts with the table and ends with it, is that one table; its `url` is the only file
+    key it can have (one slot in the grammar); a url without `\\` ends at the next `"`.
+    """
+    if not value.startswith('[\n    { url = "') or not value.endswith(",\n]"):
+        return None
+    lines = value.count(",\n")
+    if (
+        "\\" not in value
+        and value.count('\n    { url = "') == lines
+        and value.count(" },\n") == lines
+        and value.count("{") == lines
+        and value.count("}") == lines
+    ):  # the same checks for all lines at once; then the tags of well-formed names
+        tags = _WHEEL_TAG.findall(value)
+        if len(tags) == lines:
+            return list(map(sys.intern, tags))
+    out = []
+    for line in value[2:-3].split(",\n"):
+        if (
+            not line.startswith('    { url = "')
+            or not line.endswith(" }")
+            or line.count("{") != 1
+            or line.count("}") != 1
+        ):
+            return None
+        url = line[13 : line.find('"', 13)]
+        if "\\" in url:
+            return None
+        out.append(tag_of(url))
+    return out
+
+
+@cache
+def _dep_lines() -> re.Pattern[str]:
+    """One of uv's dependency lines in a multi-line array."""
+    return re.compile(
+        rf"    \{{ name = (?P<name>{_PLAIN})(?:, version = (?P<version>{_PLAIN}))?"
+        rf"(?:, source = \{{ (?P<kind>{_KIND}) = (?P<where>{_PLAIN}) \}})?"
+        rf"(?:, extra = \[(?P<extra>{_PLAIN}(?:, {_PLAIN})*)\])?"
+        rf"(?:, marker = (?P<marker>{_PLAIN}))? \}},\n"
+    )
+
+
+def _tiled(pattern: re.Pattern[str], value: str) -> list[re.Match[str]] | None:
+    """The lines of `[\n<line>...]` when each is `pattern`, back to back; else None."""
+    if not value.startswith("[\n") or not value.endswith("\n]"):
+        return None
+    out = []
+    pos, end = 2, len(value) - 1
+    for m in pattern.finditer(value, 2, end):
+        if m.start() != pos:
+            return None
+        out.append(m)
+        pos = m.end()
+    return out if pos == end else None
+
+
+def _dep_dict(m: re.Match[str]) -> Dep:
+    """A dependency line, as `_deps` makes it from the table tomllib gives."""
+    version, kind, extra, marker = m.group("version", "kind", "extra", "marker")
+    return Dep(
+        canonical_name(m.group("name")[1:-1]),
+        None if version is None else version[1:-1],
+        () if kind is None else ((kind, m.group("where")[1:-1]),),
+        None if marker is None else sys.intern(marker[1:-1]),
+        () if extra is None else tuple(canonical_name(e[1:-1]) for e in extra.split(", ")),
+    )
 
 
 @cache

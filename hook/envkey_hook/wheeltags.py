@@ -20,15 +20,21 @@ _LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 
 
 
 def installable(wheels: Iterable[str], env: Mapping[str, str]) -> bool:
-    """Whether any of these wheel file names has a tag the target interpreter supports."""
-    check = _checker(env.get("implementation_name", ""), env.get("python_version", ""))
-    for name in wheels:
-        parts = name[:-4].split("-") if name.endswith(".whl") else []
-        if len(parts) < 5:
-            continue
-        if any(check(t) for t in _expand(parts[-3], parts[-2], parts[-1])):
+    """Whether any of these wheels (`py-abi-platform` tags) installs on the target."""
+    key = (env.get("implementation_name", ""), env.get("python_version", ""))
+    known = _KNOWN.setdefault(key, {})
+    for tag in wheels:
+        ok = known.get(tag)
+        if ok is None:
+            check = _checker(*key)
+            parts = tag.split("-")
+            ok = known[tag] = len(parts) == 3 and any(check(t) for t in _expand(*parts))
+        if ok:
             return True
     return False
+
+
+_KNOWN: dict[tuple[str, str], dict[str, bool]] = {}  # per target: tag -> installable
 
 
 def _expand(py: str, abi: str, plat: str) -> list[tuple[str, str, str]]:
