@@ -188,3 +188,61 @@ def test_uv_agrees_on_what_it_builds(tmp_path: Path) -> None:
     # --no-build makes uv name every package it would have to build
     assert "plain" in proc.stderr and "extpkg" not in proc.stderr.replace("extpkg==0.1", "")
     assert sorted(envkeys(proj)) == ["plain"]
+
+
+def _paste(pyproject: Path, header: str, line: str) -> None:
+    """What a user does with a hint line: replace the entry of that key, or add it."""
+    key = line.split(" = ", 1)[0]
+    lines = pyproject.read_text().splitlines()
+    for i, old in enumerate(lines):
+        if old.startswith(f"{key} = "):
+            lines[i] = line
+            break
+    else:
+        at = lines.index(header) + 1 if header in lines else len(lines)
+        lines[at:at] = [line] if header in lines else [header, line]
+    pyproject.write_text("\n".join(lines) + "\n")
+
+
+def test_migration_hints_paste_into_the_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 4: the hint keeps the project's spelling (`nv_grouped_gemm`), merges the
+    existing entry, proposes only the runtime the package depends on (not setuptools,
+    watched but a build tool), and uv reads the pasted result without a warning."""
+    from envkey_hook.cli import main
+
+    links(tmp_path, {"rtlib": ("1.0", "2.0")}, sdists=("nv-grouped-gemm",))
+    text = (
+        "[project]\nname = 'proj'\nversion = '0.1'\nrequires-python = '>=3.9'\n"
+        'dependencies = ["nv-grouped-gemm", "rtlib==1.0"]\n'
+        "[tool.uv]\npackage = false\nno-index = true\nfind-links = ['../links']\n"
+        'no-build-isolation-package = ["nv_grouped_gemm"]\n'
+        "[tool.uv.extra-build-dependencies]\n"
+        'nv_grouped_gemm = ["setuptools>=40, <100"]\n'
+        "[tool.envkey-hook]\nextend-watch = ['rtlib', 'setuptools']\n"
+    )
+    proj = locked(tmp_path, text)
+    env = fixture.env_for_uv(tmp_path / "uv-cache")
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"],
+    ):
+        subprocess.run(["git", *args], cwd=proj, check=True, env=env)
+    locked(tmp_path, text.replace("rtlib==1.0", "rtlib==2.0"))
+    rc = main(["run", "--dry-run", "--project", str(proj), "--cache-dir", str(tmp_path / "c")])
+    out = capsys.readouterr().out
+    assert rc in (0, 1), out
+    hint = [ln.strip() for ln in out.splitlines() if ln.startswith("  ") and " = [" in ln]
+    assert hint == [
+        'nv_grouped_gemm = ["setuptools>=40, <100", '
+        '{ requirement = "rtlib", match-runtime = true }]'
+    ], out
+    _paste(proj / "pyproject.toml", "[tool.uv.extra-build-dependencies]", hint[0])
+    proc = subprocess.run(
+        [uv_binary(), "lock", "--offline"], cwd=proj, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "Failed to parse" not in proc.stderr, proc.stderr
+    assert "warning" not in proc.stderr.lower(), proc.stderr
+    assert main(["status", "--project", str(proj), "--cache-dir", str(tmp_path / "c")]) == 0

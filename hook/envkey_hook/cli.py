@@ -102,6 +102,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="purge every source-built package, whatever changed (with or without a baseline)",
     )
     run.add_argument(
+        "--python",
+        help="interpreter (version or path) to evaluate the lock's markers for (default: the "
+        "project's environment, else UV_PYTHON / .python-version, else this one)",
+    )
+    run.add_argument(
         "--lock-timeout",
         type=argtypes.seconds,
         default=10.0,
@@ -230,8 +235,10 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         all=args.all,
         lock_timeout=args.lock_timeout,
+        python=args.python,
     )
     default = args.from_ref == "HEAD" and args.to_ref is None and not (args.all or args.dry_run)
+    default = default and args.python is None
     if not default:
         outcome = run(opts)
     else:
@@ -239,7 +246,8 @@ def _run(args: argparse.Namespace) -> int:
 
         before = noop_record.snapshot(str(args.project))
         outcome = run(opts)
-        if before is not None:
+        from_env = any(v == "environment" for k in outcome.envkeys.values() for _, v in k.inputs)
+        if before is not None and not from_env:  # an installed runtime: always look again
             noop_record.save(before, outcome)  # lets the next run exit at once (fastpath)
     if args.json:
         report.render_json([outcome])

@@ -16,7 +16,6 @@ from envkey_hook import gitstate
 from envkey_hook.cachedir import resolve_cache_dir
 from envkey_hook.envkey import EnvKey, compute_envkeys
 from envkey_hook.errors import InputError
-from envkey_hook.markers import environment as marker_environment
 from envkey_hook.purge import Target
 from envkey_hook.run import ProjectState, read_state
 
@@ -41,7 +40,10 @@ def project_environment(project: Path, env: Mapping[str, str]) -> Path:
 
 
 def load(
-    project: Path, cache_dir: str | None = None, env: Mapping[str, str] | None = None
+    project: Path,
+    cache_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    python: str | None = None,
 ) -> Current:
     """Read the project in the work tree; InputError when it has no readable uv.lock."""
     env = os.environ if env is None else env
@@ -54,9 +56,23 @@ def load(
     state = read_state(root, rel, gitstate.worktree_source(root), gitstate.WORKTREE)
     if state is None:
         raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
-    markers = marker_environment(str(project_environment(project, env)))
+    from envkey_hook import target
+
+    tgt = target.find(project, project_environment(project, env), python, env)
+    warning = target.unsatisfied(state.lock.requires_python, tgt, f"{rel or '.'}/uv.lock")
+    if warning:
+        import sys
+
+        print(warning, file=sys.stderr)
+    markers = tgt.env
     settings_file = f"{rel}/pyproject.toml" if rel else "pyproject.toml"
-    keys = compute_envkeys(state.lock, state.settings, markers, settings_file, state.config.watch)
+    from envkey_hook.installed import lookup
+    from envkey_hook.installplan import UNKNOWN
+
+    installed = lookup(project_environment(project, env))
+    keys = compute_envkeys(
+        state.lock, state.settings, markers, settings_file, state.config.watch, UNKNOWN, installed
+    )
     cache = resolve_cache_dir(cache_dir, state.settings.cache_dir, env, Path.cwd(), project=project)
     return Current(project, root, state, keys, cache)
 

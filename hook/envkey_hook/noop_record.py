@@ -103,6 +103,10 @@ def outside_files(project: str, root: str) -> list[str]:
         out.append(os.path.join(os.getcwd(), env["UV_CONFIG_FILE"]))
     venv = env.get("UV_PROJECT_ENVIRONMENT") or os.path.join(project, ".venv")
     out.append(os.path.join(os.getcwd(), venv, "pyvenv.cfg"))
+    # `.python-version` picks the interpreter when there is no environment (target.py)
+    here = Path(project)
+    top = Path(root)
+    out += [str(d / ".python-version") for d in (here, *here.parents) if d.is_relative_to(top)]
     return out
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from envkey_hook.hints import Hint
     from envkey_hook.purge import Removal
     from envkey_hook.run import Outcome
 
@@ -100,23 +101,28 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
         if o.busy:
             print(f"{paint_err('red', 'error')}: {o.busy}; nothing was deleted", file=err)
         if o.migrations and not quiet:
-            print(migration_hint(o.migrations, paint), file=out)
+            print(migration_hint(o.migrations, paint, o.hint), file=out)
         if o.next_command and not quiet:
             print(f"{paint('cyan', 'hint')}: run `{o.next_command}`", file=out)
 
 
-def migration_hint(pairs: list[tuple[str, str]], paint: Painter) -> str:
-    """The TOML that lets uv key these builds by runtime version (a new slot per runtime)."""
+def migration_hint(pairs: list[tuple[str, str]], paint: Painter, hint: Hint | None = None) -> str:
+    """The TOML that lets uv key these builds by runtime version (a new slot per runtime):
+    whole entries, merged with the project's own (`hint`), to replace or add."""
     by_pkg: dict[str, list[str]] = defaultdict(list)
     for package, runtime in pairs:
         by_pkg[package].append(runtime)
+    where = hint.file if hint is not None else "pyproject.toml"
     lines = [
         f"{paint('cyan', 'hint')}: uv reuses the same cached build of "
         + ", ".join(sorted(by_pkg))
-        + " when the runtime moves; let uv key it by runtime version in pyproject.toml:",
-        "  [tool.uv.extra-build-dependencies]",
+        + f" when the runtime moves; let uv key it by runtime version in {where} "
+        "(replace the package's entry if it has one):",
+        "  " + (hint.header if hint is not None else "[tool.uv.extra-build-dependencies]"),
     ]
-    for package, runtimes in sorted(by_pkg.items()):
+    if hint is not None:
+        lines += [f"  {line}" for line in hint.lines]
+    for package, runtimes in sorted(by_pkg.items()) if hint is None else ():
         deps = ", ".join(f'{{ requirement = "{r}", match-runtime = true }}' for r in runtimes)
         lines.append(f"  {package} = [{deps}]")
     lines.append(

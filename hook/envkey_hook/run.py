@@ -18,11 +18,12 @@ from envkey_hook.envkey import (
     diff_envkeys,
 )
 from envkey_hook.errors import InputError
+from envkey_hook.installplan import UNKNOWN
 from envkey_hook.lockfile import Lock, read_lock_chunks
-from envkey_hook.markers import environment as marker_environment
 from envkey_hook.settings import ProjectReader, Settings, load_settings
 
 if TYPE_CHECKING:
+    from envkey_hook.hints import Hint
     from envkey_hook.purge import Notice, Removal, Target
 
 # A polluted slot or a whole entry: the installed copy may hold the stale binary, and
@@ -43,6 +44,7 @@ class Options(NamedTuple):
     # A cache named explicitly (--cache-dir, UV_CACHE_DIR, cache-dir) must exist: a typo
     # would be "reconciled" while the real cache stays stale. `sync` lets uv create it.
     cache_must_exist: bool = True
+    python: str | None = None  # `--python`: the interpreter to evaluate markers for
 
 
 class Outcome:
@@ -67,6 +69,7 @@ class Outcome:
         # Set when the requirements changed but the lock did not (lockcheck.py): what the
         # next sync builds is unknown until `uv lock`; nothing is recorded.
         self.lock_out_of_date: str | None = None
+        self.hint: Hint | None = None  # the TOML for `migrations`, merged into the project's
 
     @property
     def reinstall(self) -> list[str]:
@@ -81,11 +84,16 @@ class Outcome:
     @property
     def migrations(self) -> list[tuple[str, str]]:
         """(package, runtime) pairs uv cannot key by runtime version until the user opts in."""
+        from envkey_hook.config import BUILD_TOOLS  # a tool the user watches: not a runtime
+
         return sorted(
             {
                 (c.package, c.input)
                 for c in self.changes
-                if not c.keyed and " " not in c.input and not is_env_label(c.input)
+                if not c.keyed
+                and " " not in c.input
+                and not is_env_label(c.input)
+                and c.input not in BUILD_TOOLS
             }
         )
 
@@ -216,13 +224,27 @@ def run(opts: Options) -> Outcome:
             # Reported as the run's message (text and --json), acted on by the fields.
             outcome.message = outcome.lock_out_of_date = _stale_lock(opts, repo, rel)
 
-    env = marker_environment(os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv"))
+    from envkey_hook import target
+
+    venv = os.environ.get("UV_PROJECT_ENVIRONMENT") or str(project / ".venv")
+    tgt = target.find(project, project / venv, opts.python, os.environ)
+    warning = target.unsatisfied(new.lock.requires_python, tgt, _join(rel, "uv.lock"))
+    if warning:
+        import sys
+
+        print(warning, file=sys.stderr)
+    env = tgt.env
     settings_file = _join(rel, "pyproject.toml")
     watch = new.config.watch
     outcome.strict = new.config.strict
     cache = cache_for(opts, new.settings, project)
     outcome.cache = cache
-    lock_keys = compute_envkeys(new.lock, new.settings, env, settings_file, watch)
+    from envkey_hook.installed import lookup
+
+    installed = lookup(project / venv)
+    lock_keys = compute_envkeys(
+        new.lock, new.settings, env, settings_file, watch, UNKNOWN, installed
+    )
     new_keys, outcome.env_key = _with_env_inputs(opts, project, root, new, lock_keys, cache)
     outcome.envkeys = new_keys
     recorded = _recorded(opts, root, project, cache)
@@ -238,7 +260,9 @@ def run(opts: Options) -> Outcome:
         outcome.changes = all_as_changed(new_keys.values()) if opts.all else []
         states = [new]
     else:
-        old_keys = compute_envkeys(old.lock, old.settings, env, settings_file, watch)
+        old_keys = compute_envkeys(
+            old.lock, old.settings, env, settings_file, watch, UNKNOWN, installed
+        )
         outcome.changes = settle(diff_envkeys(old_keys, new_keys), new_keys)
         states = [old, new]
         if opts.all:  # every source-built package, whatever changed
@@ -255,6 +279,13 @@ def run(opts: Options) -> Outcome:
     affected = {c.package for c in outcome.changes}
     if affected:
         _purge(outcome, opts, project, root, states, new, affected, cache)
+    if outcome.migrations:
+        from envkey_hook import hints
+
+        with gitstate.open_repo(root) as repo:
+            files = gitstate.ref_source(repo, opts.to_ref)
+            if files is not None:
+                outcome.hint = hints.migration(outcome.migrations, files.read, rel)
     _record(opts, outcome, root, project, recorded)
     return outcome
 

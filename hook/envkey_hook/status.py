@@ -40,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     st.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--python", help="interpreter (version or path) to evaluate markers for")
     st.add_argument(
         "--all",
         action="store_true",
@@ -60,6 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     key.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to include")
+    key.add_argument("--python", help="interpreter (version or path) to evaluate markers for")
     key.add_argument(
         "--project", type=Path, default=Path("."), help="project directory (default: .)"
     )
@@ -83,7 +85,7 @@ def run_key(args: argparse.Namespace) -> int:
     from envkey_hook import current
     from envkey_hook.names import canonical_name
 
-    cur = current.load(args.project)
+    cur = current.load(args.project, python=args.python)
     wanted = [canonical_name(p) for p in args.packages]
     for name in wanted:
         if name not in cur.envkeys:
@@ -93,12 +95,14 @@ def run_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def collect(project: Path, cache_dir: str | None = None, every: bool = True) -> dict[str, Any]:
+def collect(
+    project: Path, cache_dir: str | None = None, every: bool = True, python: str | None = None
+) -> dict[str, Any]:
     """The `status --json` document; `every=False`: only packages with build inputs."""
     from envkey_hook import backend, current, purge, state
     from envkey_hook.cache import find_entries
 
-    cur = current.load(project, cache_dir)
+    cur = current.load(project, cache_dir, python=python)
     recorded = state.load_for(cur.root, cur.project, cache=state.cache_id(cur.cache))
     packages = []
     shown = [n for n, k in cur.envkeys.items() if every or current.has_build_inputs(k)]
@@ -208,7 +212,7 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """`envkey-hook status`."""
-    doc = collect(args.project, args.cache_dir, every=args.all)
+    doc = collect(args.project, args.cache_dir, every=args.all, python=args.python)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
