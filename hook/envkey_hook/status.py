@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 JSON_SCHEMA_VERSION = 1
 # Part of what `key` hashes: bump it when the meaning of an envkey changes, so that
 # CI caches keyed by an older envkey-hook are not restored as if they matched.
-KEY_FORMAT = "envkey-hook-key-1"
+KEY_FORMAT = "envkey-hook-key-2"  # 2: installplan (issue 12)
 _BUILD_STATE = ("build-dir", "checkout-build", "local-build")
 
 
