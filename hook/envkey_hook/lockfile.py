@@ -621,7 +621,12 @@ def _fast_doc(text: str) -> dict[str, Any]:
             raise _Unexpected
         if reads is _EVERY_KEY:
             table[key] = _read_value("dependencies", m.group("value"))
-        elif key == "wheels" and reads is _PACKAGE_READS and "sdist" not in table:
+        elif (
+            key == "wheels"
+            and reads is _PACKAGE_READS
+            and "sdist" not in table
+            and m.group("value")[0] == "["
+        ):
             # only a package with an sdist can be built: uv writes `sdist` first
             table[key] = [] if m.group("value") in ("[]", "[\n    ]") else [_NOT_READ]
         elif key == "sdist" and table.get("wheels", [None])[:1] == [_NOT_READ]:
