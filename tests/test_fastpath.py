@@ -293,11 +293,11 @@ def test_fast_path_imports_nothing_heavy(repo: Path) -> None:
         f"print(rc, sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
-    assert (done.stdout, done.stderr) == ("0 []\n", "")
+    assert (done.stdout, done.stderr) == ("No build input changed\n0 []\n", "")
     done = subprocess.run(
         [sys.executable, "-m", "envkey_hook", "run"], cwd=repo, capture_output=True, text=True
     )
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "No build input changed\n", "")
 
 
 def test_record_covers_every_file_the_run_reads(

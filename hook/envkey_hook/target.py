@@ -60,6 +60,8 @@ def _version_of(request: str, running: str) -> str | None:
     """A full version for a request: as written, the running one's when it matches, else
     the interpreter `uv python find` picks."""
     m = _VERSION.fullmatch(request.strip().lower())
+    if m is None and os.path.realpath(request) == os.path.realpath(sys.executable):
+        return running  # this very interpreter: nothing to ask
     if m is None:
         return _ask(request)
     wanted = m.group(1)
@@ -72,11 +74,12 @@ def _version_of(request: str, running: str) -> str | None:
 
 def _ask(request: str) -> str | None:
     """The version of the interpreter uv finds for `request` (a path or a version)."""
-    import shutil
     import subprocess
 
     exe = request if os.path.sep in request else None
     if exe is None:
+        import shutil
+
         beside = os.path.join(os.path.dirname(sys.executable), "uv")
         uv = beside if os.path.exists(beside) else shutil.which("uv")
         if uv is None:
