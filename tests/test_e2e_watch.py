@@ -72,5 +72,5 @@ def test_unwatched_runtime_is_left_alone(
 ) -> None:
     project = start(tmp_path, wheelhouse, isolated_env.uv_cache, config="")
     result = project.run_hook()
-    assert (result.rc, result.stdout) == (0, "")
+    assert (result.rc, result.stdout) == (0, "No build input changed\n")
     assert len(slot_wheels(isolated_env.uv_cache)) == 1
