@@ -107,7 +107,7 @@ def test_any_envkeys_round_trip(raw: dict[str, tuple[dict[str, str], frozenset[s
     project = Path("/nonexistent/project")
     doc = json.loads(
         json.dumps(
-            {"schema": 1, "project": state.project_id(project), "envkeys": state._encode(keys)}
+            {"schema": 2, "project": state.project_id(project), "envkeys": state._encode(keys)}
         )
     )
     assert state._decode(doc, project) == keys
@@ -122,10 +122,10 @@ def test_any_envkeys_round_trip(raw: dict[str, tuple[dict[str, str], frozenset[s
         (b'{"schema": 99, "envkeys": {}}', "schema 99"),
         (b"", "Expecting value"),
         (None, "records another project"),
-        (b'{"schema": 1, "project": "@P", "envkeys": []}', "`envkeys` is not an object"),
-        (b'{"schema": 1, "project": "@P", "envkeys": {"x": {"inputs": [["a"]]}}}', "bad `inputs`"),
+        (b'{"schema": 2, "project": "@P", "envkeys": []}', "`envkeys` is not an object"),
+        (b'{"schema": 2, "project": "@P", "envkeys": {"x": {"inputs": [["a"]]}}}', "bad `inputs`"),
         (
-            b'{"schema": 1, "project": "@P", "envkeys": {"x": {"inputs": [], "unkeyed": 3}}}',
+            b'{"schema": 2, "project": "@P", "envkeys": {"x": {"inputs": [], "unkeyed": 3}}}',
             "bad `unkeyed`",
         ),
     ],
@@ -348,3 +348,15 @@ def test_each_cache_has_its_own_record(tmp_path: Path) -> None:
     assert state.load_for(root, root, cache=a) == keys  # kept, not overwritten
     assert state.load_for(root, root, cache=b) == newer
     assert state.load_for(root, root, cache=state.cache_id(None)) is None
+
+
+def test_a_record_of_the_old_envkey_format_is_dropped_silently(tmp_path: Path) -> None:
+    """Envkeys before issue 12 rendered inputs differently (`a, b` requirement lists,
+    every watched runtime): comparing with them would purge what did not change."""
+    root = tmp_path
+    path = tmp_path / "state.json"
+    doc = {"schema": 1, "project": state.project_id(root), "envkeys": {}}
+    path.write_text(json.dumps(doc))
+    warnings: list[str] = []
+    assert state.load(path, root, warnings.append) is None
+    assert warnings == []

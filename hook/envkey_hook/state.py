@@ -34,7 +34,7 @@ from envkey_hook.errors import EXIT_ACTION, EXIT_OK, InputError
 if TYPE_CHECKING:  # imported late: `run`'s no-op path reads nothing else of ours
     from envkey_hook.envkey import Change, EnvKey
 
-SCHEMA = 1
+SCHEMA = 2  # 2: envkeys of installplan (issue 12); a record of 1 is silently dropped
 DIR_NAME = "envkey-hook"
 _MAX_BYTES = 4 * 1024 * 1024  # a record is a few KiB; anything bigger is not ours
 
@@ -153,6 +153,8 @@ def _read_doc(path: Path, project: Path, warn: Warn) -> dict[str, Any] | None:
         import json  # only once there is a record to read or write
 
         doc = json.loads(data.decode("utf-8"))
+        if isinstance(doc, dict) and doc.get("schema") == 1:
+            return None  # envkeys of an older meaning: comparing them would report false changes
         _decode(doc, project)
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         warn(f"{path}: unusable recorded state ({exc}); ignored")
