@@ -246,3 +246,23 @@ def test_migration_hints_paste_into_the_project(
     assert proc.returncode == 0 and "Failed to parse" not in proc.stderr, proc.stderr
     assert "warning" not in proc.stderr.lower(), proc.stderr
     assert main(["status", "--project", str(proj), "--cache-dir", str(tmp_path / "c")]) == 0
+
+
+def test_extras_given_mirror_uv_sync(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--extra` says what `uv sync` installs: only that extra's runtime counts; nothing
+    said, every extra may be installed (one of the conflicting ones at a time)."""
+    import json
+
+    from envkey_hook.cli import main
+
+    links(tmp_path, {"rtlib": ("0.9", "1.0", "2.0")}, sdists=("extpkg",))
+    proj = locked(tmp_path, CONFLICTING)
+
+    def rtlib(*args: str) -> str:
+        assert main(["status", "--json", "--project", str(proj), *args]) == 0
+        (ext,) = json.loads(capsys.readouterr().out)["packages"]
+        return str(ext["inputs"]["rtlib"])
+
+    assert rtlib() == "1.0 | 2.0"
+    assert rtlib("--extra", "a") == "1.0"
+    assert rtlib("--extra", "b") == "2.0"

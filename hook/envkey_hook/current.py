@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envkey_hook import gitstate
 from envkey_hook.cachedir import resolve_cache_dir
@@ -18,6 +19,9 @@ from envkey_hook.envkey import EnvKey, compute_envkeys
 from envkey_hook.errors import InputError
 from envkey_hook.purge import Target
 from envkey_hook.run import ProjectState, read_state
+
+if TYPE_CHECKING:
+    from envkey_hook.installplan import Selection
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ def load(
     cache_dir: str | None = None,
     env: Mapping[str, str] | None = None,
     python: str | None = None,
+    selection: Selection | None = None,
 ) -> Current:
     """Read the project in the work tree; InputError when it has no readable uv.lock."""
     env = os.environ if env is None else env
@@ -71,7 +76,13 @@ def load(
 
     installed = lookup(project_environment(project, env))
     keys = compute_envkeys(
-        state.lock, state.settings, markers, settings_file, state.config.watch, UNKNOWN, installed
+        state.lock,
+        state.settings,
+        markers,
+        settings_file,
+        state.config.watch,
+        selection or UNKNOWN,
+        installed,
     )
     cache = resolve_cache_dir(cache_dir, state.settings.cache_dir, env, Path.cwd(), project=project)
     return Current(project, root, state, keys, cache)

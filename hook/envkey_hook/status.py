@@ -14,6 +14,7 @@ from envkey_hook.errors import EXIT_OK, InputError
 
 if TYPE_CHECKING:
     from envkey_hook.envkey import EnvKey
+    from envkey_hook.installplan import Selection
 
 JSON_SCHEMA_VERSION = 1
 # Part of what `key` hashes: bump it when the meaning of an envkey changes, so that
@@ -41,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     st.add_argument("--cache-dir", help="uv cache directory (default: resolved as uv does)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.add_argument("--python", help="interpreter (version or path) to evaluate markers for")
+    _selection_args(st)
     st.add_argument(
         "--all",
         action="store_true",
@@ -62,9 +64,45 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     key.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to include")
     key.add_argument("--python", help="interpreter (version or path) to evaluate markers for")
+    _selection_args(key)
     key.add_argument(
         "--project", type=Path, default=Path("."), help="project directory (default: .)"
     )
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    """`uv sync`'s extras and groups; none given: any extra or group may be installed."""
+    p.add_argument("--extra", action="append", default=[], help="an extra `uv sync` installs")
+    p.add_argument("--all-extras", action="store_true", help="`uv sync --all-extras`")
+    p.add_argument("--group", action="append", default=[], help="a dependency group it installs")
+    p.add_argument("--no-default-groups", action="store_true", help="`uv sync --no-default-groups`")
+
+
+def selection(args: argparse.Namespace, project: Path) -> Selection | None:
+    """What `uv sync` with these options installs: the extras named, the default groups
+    (`[tool.uv] default-groups`, else `dev`) and the groups named. None: nothing said."""
+    if not (args.extra or args.all_extras or args.group or args.no_default_groups):
+        return None
+    from envkey_hook.installplan import Selection
+    from envkey_hook.names import canonical_name
+
+    groups = {canonical_name(g) for g in args.group}
+    if not args.no_default_groups:
+        default: Any = ["dev"]
+        path = project / "pyproject.toml"
+        if path.is_file():
+            from envkey_hook.tomlcompat import loads
+
+            uv = loads(path.read_bytes(), str(path)).get("tool", {}).get("uv", {})
+            default = uv.get("default-groups", default) if isinstance(uv, dict) else default
+        if default == "all":
+            return Selection(
+                None if args.all_extras else frozenset(map(canonical_name, args.extra)), None
+            )
+        if isinstance(default, list):
+            groups |= {canonical_name(g) for g in default if isinstance(g, str)}
+    extras = None if args.all_extras else frozenset(canonical_name(e) for e in args.extra)
+    return Selection(extras, frozenset(groups))
 
 
 def envkey_digest(key: EnvKey) -> str:
@@ -85,7 +123,7 @@ def run_key(args: argparse.Namespace) -> int:
     from envkey_hook import current
     from envkey_hook.names import canonical_name
 
-    cur = current.load(args.project, python=args.python)
+    cur = current.load(args.project, python=args.python, selection=selection(args, args.project))
     wanted = [canonical_name(p) for p in args.packages]
     for name in wanted:
         if name not in cur.envkeys:
@@ -96,13 +134,17 @@ def run_key(args: argparse.Namespace) -> int:
 
 
 def collect(
-    project: Path, cache_dir: str | None = None, every: bool = True, python: str | None = None
+    project: Path,
+    cache_dir: str | None = None,
+    every: bool = True,
+    python: str | None = None,
+    chosen: Selection | None = None,
 ) -> dict[str, Any]:
     """The `status --json` document; `every=False`: only packages with build inputs."""
     from envkey_hook import backend, current, purge, state
     from envkey_hook.cache import find_entries
 
-    cur = current.load(project, cache_dir, python=python)
+    cur = current.load(project, cache_dir, python=python, selection=chosen)
     recorded = state.load_for(cur.root, cur.project, cache=state.cache_id(cur.cache))
     packages = []
     shown = [n for n, k in cur.envkeys.items() if every or current.has_build_inputs(k)]
@@ -212,7 +254,8 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """`envkey-hook status`."""
-    doc = collect(args.project, args.cache_dir, every=args.all, python=args.python)
+    chosen = selection(args, args.project)
+    doc = collect(args.project, args.cache_dir, every=args.all, python=args.python, chosen=chosen)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
