@@ -97,7 +97,7 @@ class Runtimes:
         found = self.plan.of(name)
         if found:
             return _pairs(name, found)
-        if self.installed is None and not self.plan.in_lock(name):
+        if not self.plan.in_lock(name):  # uv itself refuses to build then
             raise InputError(
                 settings_file,
                 f"extra-build-dependencies.{package}: "
@@ -142,7 +142,7 @@ def compute_envkeys(
                 if runtime in matched or runtime == name:
                     continue
                 if runtime in BUILD_TOOLS or plan.depends_on(name, runtime):
-                    if not plan.in_lock(runtime) and runtime in BUILD_TOOLS:
+                    if not plan.in_lock(runtime):
                         continue
                     watched = runtimes.inputs(runtime, settings_file, name)
                     inputs += watched
