@@ -31,7 +31,7 @@ def _assert_fast_path(repo: Path, env: dict[str, str]) -> None:
     )
     imported = {ln.rsplit("|", 1)[-1].strip() for ln in done.stderr.splitlines()}
     heavy = imported & {"argparse", "tomllib", "envkey_hook.run", "envkey_hook.lockfile", "git"}
-    if done.returncode != 0 or done.stdout or heavy:
+    if done.returncode != 0 or done.stdout != "No build input changed\n" or heavy:
         raise RuntimeError(f"no-op path not taken (rc {done.returncode}, imported {heavy})")
 
 
