@@ -231,6 +231,7 @@ def test_migration_hints_paste_into_the_project(
     ):
         subprocess.run(["git", *args], cwd=proj, check=True, env=env)
     locked(tmp_path, text.replace("rtlib==1.0", "rtlib==2.0"))
+    (tmp_path / "c").mkdir()
     rc = main(["run", "--dry-run", "--project", str(proj), "--cache-dir", str(tmp_path / "c")])
     out = capsys.readouterr().out
     assert rc in (0, 1), out

@@ -65,6 +65,7 @@ def test_a_runtime_kept_out_of_the_lock_comes_from_the_environment(
     _uv(
         proj, tmp_path, "pip", "install", "-q", "--no-config", "--python", ".venv/bin/python", wheel
     )
+    (tmp_path / "c").mkdir()
     cache = ["--cache-dir", str(tmp_path / "c")]
     assert main(["status", "--json", "--project", str(proj), *cache]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -133,6 +134,7 @@ def test_run_says_when_nothing_changed_and_all_with_a_baseline_purges(
     """Item 8: one line when nothing changed; `--all` with a baseline names every
     source-built package instead of doing nothing."""
     proj = _project(tmp_path, FORKED)
+    (tmp_path / "c").mkdir()
     cache = ["--cache-dir", str(tmp_path / "c")]
     assert main(["run", "--project", str(proj), *cache]) == 0
     assert capsys.readouterr().out == "No build input changed\n"
