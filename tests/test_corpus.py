@@ -35,18 +35,11 @@ KNOWN: dict[tuple[str, str], str] = {
     # listed, never installed here: packages only in non-default groups or unreachable
     ("built", "megatron-lm-6518b75ec"): "item 2",
     ("built", "prime-rl-fb31b51e8"): "item 2",
-    ("built", "skyrl-21a1e6ef7"): "item 2",
     # ... and stringzilla (sdist; no cp311 Linux wheel) is missing
     ("built", "automodel-1e40293f4"): "item 2",
-    # numpy, setuptools, pybind11 (and cython, jax) counted for no-build-isolation packages
-    ("inputs", "nemo-rl-56040244e"): "item 3",
-    ("inputs", "skyrl-21a1e6ef7"): "item 3",
-    ("inputs", "automodel-1e40293f4"): "items 2, 3",
     ("inputs", "prime-rl-fb31b51e8"): "item 2",
     # torch is `sys_platform == 'never'`: the locked 2.13.0 shown, not the environment's
     ("inputs", "megatron-lm-6518b75ec"): "items 2, 3, 5",
-    # numpy 2.5.1 -> 2.5.2 and setuptools 83 -> 84 flag five CUDA packages
-    ("run", "megatron-lm-3656752de"): "item 3",
 }
 
 
