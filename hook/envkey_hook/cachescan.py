@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -103,8 +103,18 @@ class Progress:
             self.stream.flush()
 
 
-def scan_cache(cache: Path, progress: Progress | None = None, now: float | None = None) -> Scan:
-    """Polluted slots in the whole cache."""
+def scan_cache(
+    cache: Path,
+    progress: Progress | None = None,
+    now: float | None = None,
+    runtimes: Mapping[str, frozenset[str] | None] | None = None,
+) -> Scan:
+    """Polluted slots in the whole cache.
+
+    `runtimes`: per package, the runtimes its configurations differ in (a project's
+    settings know them); an identical payload across those is not pollution when
+    their headers are the same (purge.compiles_alike).
+    """
     now = time.time() if now is None else now
     result = Scan()
     for entry in iter_entries(cache):
@@ -115,7 +125,7 @@ def scan_cache(cache: Path, progress: Progress | None = None, now: float | None 
             continue
         if not entry.package:
             entry = entry._replace(package=entry_package(entry.kind, entry.path) or "?")
-        removals, notices = find_polluted([entry])
+        removals, notices = find_polluted([entry], (runtimes or {}).get(entry.package))
         result.notices += notices
         for r in removals:
             wheel = _wheel(r.path)

@@ -122,6 +122,14 @@ class _Found:
             self.reinstall.add(package)
 
 
+def _runtimes(ctx: _Context) -> dict[str, frozenset[str] | None]:
+    """What the project's packages' build configurations differ in (its settings say)."""
+    from envkey_hook.reinstall import slot_runtimes
+
+    keys = ctx.cur.envkeys if ctx.cur is not None else {}
+    return {name: slot_runtimes(key) for name, key in keys.items()}
+
+
 def _cache_section(ctx: _Context, verbose: int, found: _Found, out: TextIO, err: TextIO) -> None:
     from envkey_hook.cachescan import Progress, fix_plan, scan_cache
     from envkey_hook.purge import check_cache_readable
@@ -134,7 +142,7 @@ def _cache_section(ctx: _Context, verbose: int, found: _Found, out: TextIO, err:
     if not ctx.cache.is_dir():
         print(f"uv cache {ctx.cache}: does not exist", file=out)
         return
-    scan = scan_cache(ctx.cache, Progress(err))
+    scan = scan_cache(ctx.cache, Progress(err), runtimes=_runtimes(ctx))
     took = time.monotonic() - start
     what = f"{scan.entries} entr{'y' if scan.entries == 1 else 'ies'}"
     print(f"uv cache {ctx.cache}: scanned {what} in {took:.1f} s", file=out)

@@ -132,13 +132,21 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest.decode()},{len(data)}"
 
 
-def runtime_wheel(dest: Path, version: str, name: str = RUNTIME_NAME, variant: str = "") -> Path:
+def runtime_wheel(
+    dest: Path,
+    version: str,
+    name: str = RUNTIME_NAME,
+    variant: str = "",
+    header_version: str | None = None,
+) -> Path:
     """Write a pure-Python wheel of the runtime whose header carries `version`.
 
     `variant` (e.g. the index it is published on) goes into the header as
     RTLIB_VARIANT and into `rtlib.__variant__`, so two wheels of one version
-    from two indexes compile differently.
+    from two indexes compile differently. `header_version` puts another version
+    in the header (a patch release whose headers did not change).
     """
+    header = version if header_version is None else header_version
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": (
@@ -149,7 +157,7 @@ def runtime_wheel(dest: Path, version: str, name: str = RUNTIME_NAME, variant: s
             "    return os.path.join(os.path.dirname(__file__), 'include')\n"
         ).encode(),
         f"{name}/include/rtlib.h": (
-            f'#define RTLIB_VERSION "{version}"\n#define RTLIB_VARIANT "{variant}"\n'
+            f'#define RTLIB_VERSION "{header}"\n#define RTLIB_VARIANT "{variant}"\n'
         ).encode(),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist}/WHEEL": (

@@ -70,14 +70,16 @@ def _snapshot(project: str) -> Snapshot | None:
 
 
 def own_files(project: str, root: str) -> list[str]:
-    """The recorded envkeys `run` compares with as well (state.py), and rewrites, and the
-    fingerprint of the environment they were observed in (envinputs.py)."""
+    """The recorded envkeys `run` compares with as well (state.py), and rewrites, the
+    reinstalls still due (reinstall.py), and the fingerprint of the environment they
+    were observed in (envinputs.py)."""
     from envkey_hook import envinputs, state
 
-    path = state.state_path(Path(root), Path(project))
+    paths = [state.state_path(Path(root), Path(project))]
+    paths.append(state.pending_path(Path(root), Path(project)))  # reinstall.py's record
     gitdir = fastpath.git_dir(root)
     seen = [] if gitdir is None else [envinputs.seen_path(gitdir, project)]
-    return ([] if path is None else [str(path)]) + seen
+    return [str(p) for p in paths if p is not None] + seen
 
 
 def in_repo_files(project: str, root: str) -> list[str]:

@@ -15,7 +15,7 @@ import stat
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from envkey_hook.cache import (
     GIT_BUCKET,
@@ -62,6 +62,15 @@ class Target(NamedTuple):
     # The hash-keyed cache kinds its lock sources can live in (cache.hash_kinds);
     # None: all of them, each entry peeked at to learn its package.
     hash_kinds: frozenset[str] | None = None
+    # The runtimes its build configurations differ in, when nothing else is in its slot
+    # key (reinstall.slot_runtimes); None: identical payloads are proof of pollution.
+    runtimes: frozenset[str] | None = None
+    # No build input of it changed here: look only for a build/ in a shared source tree
+    # (another worktree or clone may have built there) last built for a configuration
+    # the installed copy does not show to be this one (`installed_native`: the native
+    # files of the copy installed for this configuration, from its RECORD).
+    shared_only: bool = False
+    installed_native: frozenset[tuple[str, str]] | None = None
 
 
 class Removal(NamedTuple):
@@ -90,6 +99,11 @@ class Notice(NamedTuple):
     fix: str | None = None
 
 
+# Plans again under the locks: (removals, notices). It may record what the removals
+# imply (a reinstall due) before they happen.
+Replan = Callable[[], "tuple[list[Removal], list[Notice]]"]
+
+
 class Result:
     """What `execute` removed, freed and was refused."""
 
@@ -99,6 +113,8 @@ class Result:
         self.refused: list[tuple[Removal, str]] = []
         # Renamed out of uv's sight but not fully deleted: the next run finishes them.
         self.partial: list[tuple[Removal, str]] = []
+        # The notices of the plan made under the locks (execute's `replan`), if any.
+        self.planned: list[Notice] | None = None
 
     def notices(self) -> list[Notice]:
         """What was refused or half done, as notices (with what clears it)."""
@@ -179,7 +195,9 @@ def _build_dir(
     return Removal(path, kind, package, entry, tree_size(path), detail)
 
 
-def find_polluted(entries: Iterable[Entry]) -> tuple[list[Removal], list[Notice]]:
+def find_polluted(
+    entries: Iterable[Entry], runtimes: frozenset[str] | None = None
+) -> tuple[list[Removal], list[Notice]]:
     """Slots whose compiled payload is identical to an older slot's built in the same tree.
 
     The oldest slot of such a group was compiled in a clean tree; the newer ones of
@@ -187,16 +205,18 @@ def find_polluted(entries: Iterable[Entry]) -> tuple[list[Removal], list[Notice]
     wheel filed directly in the revision (empty build configuration), which is only
     reported. A revision's slots share its `src/`; a local directory's slots share
     the directory itself, whichever revision (a new one when its files change)
-    they are filed under.
+    they are filed under. When the configurations differ only in `runtimes` whose
+    headers are the same in every version uv holds, a correct rebuild is identical
+    too (a patch release): that is not pollution.
     """
     found: list[Removal | Notice] = []
     for entry in entries:
         revs = revisions(entry)
         if _built_in_place(entry, revs):
-            found += _polluted_among(entry, [s for rev in revs for s in slots(rev)])
+            found += _polluted_among(entry, [s for rev in revs for s in slots(rev)], runtimes)
         else:
             for rev in revs:
-                found += _polluted_among(entry, slots(rev))
+                found += _polluted_among(entry, slots(rev), runtimes)
     return (
         [f for f in found if isinstance(f, Removal)],
         [f for f in found if isinstance(f, Notice)],
@@ -213,7 +233,32 @@ def _digest(slot: Slot) -> str:
     return "" if slot.is_root else slot.path.name
 
 
-def _polluted_among(entry: Entry, candidates: list[Slot]) -> list[Removal | Notice]:
+def compiles_alike(cache: Path, runtimes: frozenset[str] | None, configurations: int) -> bool:
+    """Whether builds for `configurations` configurations that differ only in the
+    versions of `runtimes` read the same headers, so that identical binaries are right.
+
+    Decided from the copies uv holds unpacked (archive-v*): every one must have headers,
+    all the same, and there must be enough versions to tell the configurations apart;
+    anything less leaves the identical payload as proof of pollution.
+    """
+    if not runtimes or configurations < 2:
+        return False
+    from envkey_hook.wheels import header_trees
+
+    trees = header_trees(cache, runtimes)
+    spare = 0
+    for name in runtimes:
+        versions = trees.get(name, {})
+        every = set().union(*versions.values()) if versions else set()
+        if len(every) != 1 or not next(iter(every)):
+            return False  # missing, without headers, or headers that differ
+        spare += len(versions) - 1
+    return spare >= configurations - 1
+
+
+def _polluted_among(
+    entry: Entry, candidates: list[Slot], runtimes: frozenset[str] | None = None
+) -> list[Removal | Notice]:
     from envkey_hook.wheels import compiled_payload  # zipfile: only once there are slots
 
     found: list[Removal | Notice] = []
@@ -229,6 +274,9 @@ def _polluted_among(entry: Entry, candidates: list[Slot]) -> list[Removal | Noti
         elif payload:  # pure-Python wheels have nothing to go stale
             groups.setdefault(payload, []).append(slot)
     for group in groups.values():
+        configurations = len({_digest(s) for s in group})
+        if configurations > 1 and compiles_alike(entry.bucket.parent, runtimes, configurations):
+            continue  # a correct rebuild is byte-identical: nothing was repackaged
         oldest, *newer = sorted(group, key=lambda s: (s.created, str(s.path)))
         built = time.strftime("%Y-%m-%d %H:%M", time.localtime(oldest.created))
         name = oldest.wheel.name if oldest.is_root and oldest.wheel else oldest.path.name
@@ -290,7 +338,9 @@ def _whole_entry(e: Entry) -> Removal:
     return Removal(e.path, "entry", e.package, e.path, tree_size(e.path), detail)
 
 
-def _in_entries(entries: list[Entry]) -> list[Removal | Notice | None]:
+def _in_entries(
+    entries: list[Entry], runtimes: frozenset[str] | None = None
+) -> list[Removal | Notice | None]:
     """build/ of each revision's shared source tree, and polluted slots."""
     found: list[Removal | Notice | None] = []
     for e in entries:
@@ -299,7 +349,7 @@ def _in_entries(entries: list[Entry]) -> list[Removal | Notice | None]:
             found.append(_build_dir(rev / "src" / "build", "build-dir", e.package, e.path, detail))
             found += _leftovers(rev / "src", "build-dir", e.package, e.path)
             found += _leftovers(rev, "polluted-slot", e.package, e.path)
-    polluted, seen = find_polluted(entries)
+    polluted, seen = find_polluted(entries, runtimes)
     return [*found, *polluted, *seen]
 
 
@@ -316,6 +366,43 @@ def _symlinked(cache: Path, package: str, kinds: Iterable[str]) -> list[Notice]:
         )
         for link in cachelinks.symlinked_parts(cache, package, frozenset(kinds))
     ]
+
+
+def _stale_shared_builds(cache: Path, entries: list[Entry], t: Target) -> list[Removal]:
+    """build/ of shared source trees whose newest slot is not shown to be `t`'s build.
+
+    The newest slot of a tree is the configuration its build/ was last built for. Git
+    history and a per-worktree record cannot see what another checkout built there;
+    the cache can. When the copy installed for this configuration holds the newest
+    slot's binary, build/ is this configuration's; otherwise it is stale for it.
+    """
+    found: list[Removal] = []
+    trees: list[tuple[Path, str, Entry, Path]] = []  # (source tree, kind, entry, slots dir)
+    for e in entries:
+        if e.kind == "git":
+            for co in git_checkouts(cache, t.git_shas):
+                if _checkout_entry(co, [e], sorted(t.git_shas)) == e.path:
+                    trees.append((co, "checkout-build", e, e.path))
+        elif not _built_in_place(e, revisions(e)):
+            trees += [(rev / "src", "build-dir", e, rev) for rev in revisions(e)]
+    for tree, kind, e, rev in trees:
+        built = [s for s in slots(rev) if s.wheel is not None]
+        if not built or not os.path.isdir(tree / "build"):
+            continue
+        newest = max(built, key=lambda s: (s.created, str(s.path)))
+        if newest.wheel is not None and t.installed_native is not None:
+            from envkey_hook.wheels import wheel_native_record
+
+            if wheel_native_record(newest.wheel) == t.installed_native:
+                continue  # built/ holds the build of the installed configuration
+        detail = (
+            f"build directory of a shared source tree, last built for slot {newest.path.name}, "
+            "which the installed copy does not show to be this configuration"
+        )
+        r = _build_dir(tree / "build", kind, e.package, e.path, detail)
+        if isinstance(r, Removal):
+            found.append(r)
+    return found
 
 
 def check_cache_readable(cache: Path) -> None:
@@ -348,12 +435,15 @@ def plan(
         if cache is not None:
             kinds = HASH_KINDS if t.hash_kinds is None else t.hash_kinds
             entries = find_entries(cache, t.name, t.git_shas, kinds)
+            if t.shared_only:
+                found += _stale_shared_builds(cache, entries, t)
+                continue
             if t.whole_entries:
                 found += [_whole_entry(e) for e in entries]
                 for parent in sorted({e.path.parent for e in entries}):
                     found += _leftovers(parent, "entry", t.name, None)
             else:
-                found += _in_entries(entries)
+                found += _in_entries(entries, t.runtimes)
             found += _symlinked(cache, t.name, kinds)
             for co in git_checkouts(cache, t.git_shas):
                 entry = _checkout_entry(co, entries, sorted(t.git_shas))
@@ -371,11 +461,16 @@ def plan(
     return list(removals.values()), [f for f in found if isinstance(f, Notice)]
 
 
+# Plans made under the locks before giving up on an entry that keeps appearing.
+_REPLANS = 3
+
+
 def execute(
     removals: Sequence[Removal],
     cache: Path | None,
     allowed: AllowedSet,
     lock_timeout: float = 10.0,
+    replan: Replan | None = None,
 ) -> Result:
     """Remove everything planned while holding uv's locks on every entry involved.
 
@@ -383,48 +478,84 @@ def execute(
     deleted. Then every tree is checked before the first unlink (preflight.py): a
     directory that cannot be written raises InputError, nothing deleted; a mount, a
     tracked file or a virtual environment refuses that removal, the others proceed.
+    With `replan`, what is removed is planned again once the locks are held: a `uv
+    sync` that built between the first plan and the locks (it held the entry's lock)
+    has left its polluted slot by then. A plan that needs more locks is retried with
+    them (at most _REPLANS times; then what is not locked is refused).
     """
-    result = Result()
+    from envkey_hook.locks import CacheLocks
+
+    for attempt in range(_REPLANS):
+        result = Result()
+        entries, guards, source_locks = _locks_for(removals)
+        local = [r for r in removals if r.kind == "local-build"]
+        check_writable(removals)
+
+        def rescan(local: list[Removal] = local) -> list[Path]:
+            if cache is None or not local:
+                return []
+            return in_place_guards(cache, {r.package for r in local})
+
+        with CacheLocks(cache, entries | guards, lock_timeout, source_locks, rescan, guards):
+            if replan is not None:
+                fresh, result.planned = replan()
+                if not _held(fresh, entries | guards, source_locks):
+                    if attempt + 1 < _REPLANS:
+                        removals = fresh
+                        continue  # an entry appeared meanwhile: lock it too, plan again
+                    for r in fresh:
+                        if not _held([r], entries | guards, source_locks):
+                            result.refused.append((r, "its lock appeared while planning"))
+                    fresh = [r for r in fresh if _held([r], entries | guards, source_locks)]
+                removals = fresh
+                check_writable(removals)
+            _remove_held(removals, allowed, result)
+            return result
+    raise AssertionError("unreachable")
+
+
+def _locks_for(removals: Sequence[Removal]) -> tuple[set[Path], set[Path], set[Path]]:
+    """Entry locks, guard entry locks and uv's setuptools source-tree locks `removals` need."""
     entries = {r.entry for r in removals if r.entry is not None}
     guards = {p for r in removals for p in r.extra_locks}
-    local = [r for r in removals if r.kind == "local-build"]
     source_locks: set[Path] = set()
+    local = [r for r in removals if r.kind == "local-build"]
     if local:
         from envkey_hook.locks import setuptools_lock_paths
 
         for r in local:
             source_locks.update(setuptools_lock_paths(r.path.parent))
-    check_writable(removals)
-    from envkey_hook.locks import CacheLocks
+    return entries, guards, source_locks
 
-    def rescan() -> list[Path]:
-        if cache is None or not local:
-            return []
-        return in_place_guards(cache, {r.package for r in local})
 
-    with CacheLocks(cache, entries | guards, lock_timeout, source_locks, rescan, guards):
-        refused = _preflight(removals, allowed)
-        for r in removals:
-            if r.path in refused:
-                result.refused.append((r, refused[r.path]))
-                continue
-            problems: list[str] = []
-            try:
-                freed = remove_tree(r.path, allowed, problems)
-            except FileNotFoundError:
-                continue  # already gone (uv cache clean, or listed twice)
-            except RefusedRemoval as exc:
-                result.refused.append((r, exc.reason))
-                continue
-            except OSError as exc:
-                result.refused.append((r, exc.strerror or str(exc)))
-                continue
-            result.removed.append(r._replace(size=freed))
-            result.freed += freed
-            if problems:
-                result.partial.append((r, "; ".join(problems[:3])))
-        cleanup_leftovers({r.path.parent for r in removals}, allowed)
-    return result
+def _held(removals: Sequence[Removal], held: set[Path], source_locks: set[Path]) -> bool:
+    entries, guards, sources = _locks_for(removals)
+    return entries | guards <= held and sources <= source_locks
+
+
+def _remove_held(removals: Sequence[Removal], allowed: AllowedSet, result: Result) -> None:
+    """Check every tree, then remove it; all the locks are held."""
+    refused = _preflight(removals, allowed)
+    for r in removals:
+        if r.path in refused:
+            result.refused.append((r, refused[r.path]))
+            continue
+        problems: list[str] = []
+        try:
+            freed = remove_tree(r.path, allowed, problems)
+        except FileNotFoundError:
+            continue  # already gone (uv cache clean, or listed twice)
+        except RefusedRemoval as exc:
+            result.refused.append((r, exc.reason))
+            continue
+        except OSError as exc:
+            result.refused.append((r, exc.strerror or str(exc)))
+            continue
+        result.removed.append(r._replace(size=freed))
+        result.freed += freed
+        if problems:
+            result.partial.append((r, "; ".join(problems[:3])))
+    cleanup_leftovers({r.path.parent for r in removals}, allowed)
 
 
 def in_place_guards(cache: Path, packages: set[str]) -> list[Path]:

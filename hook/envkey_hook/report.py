@@ -93,6 +93,14 @@ def render_text(outcomes: list[Outcome], verbosity: int, out: TextIO, err: TextI
                     print(f"  {r.path}", file=out)
         if o.changes and not o.removals and not o.busy and not o.left_stale and not quiet:
             print("No stale build state in the cache", file=out)
+        purged = {r.package for r in o.removals}
+        for pkg in [] if quiet or o.busy or o.dry_run else o.stale_installs:
+            if pkg not in purged:
+                print(
+                    f"{paint('bold', pkg)}: the installed copy may hold a stale build "
+                    "(a plain `uv sync` keeps it)",
+                    file=out,
+                )
         for n in o.notices:
             print(f"{paint_err('yellow', 'warning')}: {n.package}: {n.path}: {n.message}", file=err)
             if n.blocking:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -70,6 +71,9 @@ class Outcome:
         # next sync builds is unknown until `uv lock`; nothing is recorded.
         self.lock_out_of_date: str | None = None
         self.hint: Hint | None = None  # the TOML for `migrations`, merged into the project's
+        # Installed copies a plain `uv sync` would keep although they may be stale
+        # (reinstall.py): found in the environment now, or recorded by an earlier run.
+        self.stale_installs: list[str] = []
 
     @property
     def reinstall(self) -> list[str]:
@@ -79,6 +83,8 @@ class Outcome:
         stale = {r.package for r in self.removals if r.kind in _NEEDS_REINSTALL}
         # Installed with another compiler or toolkit, cached or not: it must be rebuilt.
         stale |= {c.package for c in self.changes if is_env_label(c.input)}
+        # Installed copies a plain `uv sync` keeps although they may be stale.
+        stale |= set(self.stale_installs)
         return sorted(stale)
 
     @property
@@ -180,11 +186,16 @@ def _whole_entries(changes: list[Change], config: Config) -> set[str]:
 
 
 def _targets(
-    project_dir: Path, states: list[ProjectState], packages: set[str], whole: set[str]
+    project_dir: Path,
+    states: list[ProjectState],
+    packages: set[str],
+    whole: set[str],
+    keys: dict[str, EnvKey],
 ) -> list[Target]:
     """Where each affected package's build state can live, from every state's lock."""
     from envkey_hook.cache import hash_kinds
     from envkey_hook.purge import Target
+    from envkey_hook.reinstall import slot_runtimes
 
     shas: dict[str, set[str]] = {p: set() for p in packages}
     dirs: dict[str, set[Path]] = {p: set() for p in packages}
@@ -205,6 +216,7 @@ def _targets(
             frozenset(dirs[p]),
             whole_entries=p in whole,
             hash_kinds=hash_kinds(kinds[p]),  # never walk url/, path/... for a registry package
+            runtimes=slot_runtimes(keys[p]) if p in keys else None,
         )
         for p in sorted(packages)
     ]
@@ -277,8 +289,10 @@ def run(opts: Options) -> Outcome:
         outcome.changes = union_changes(outcome.changes, since)
 
     affected = {c.package for c in outcome.changes}
-    if affected:
-        _purge(outcome, opts, project, root, states, new, affected, cache)
+    shared = _with_slot_inputs(new_keys, affected)
+    if affected or shared:
+        _purge(outcome, opts, project, root, states, new, affected, shared, cache)
+    _check_installs(outcome, opts, root, project, recorded)
     if outcome.migrations:
         from envkey_hook import hints
 
@@ -370,6 +384,68 @@ def cache_for(opts: Options, settings: Settings, project: Path) -> Path | None:
     )
 
 
+def _with_slot_inputs(keys: dict[str, EnvKey], affected: set[str]) -> set[str]:
+    """Unchanged packages whose build configuration is in uv's slot key: another checkout
+    sharing the cache may have built another configuration in their source tree."""
+    from envkey_hook.reinstall import slot_labels
+
+    return {p for p, k in keys.items() if p not in affected and slot_labels(k)}
+
+
+def _check_installs(
+    outcome: Outcome, opts: Options, root: Path, project: Path, recorded: dict[str, EnvKey] | None
+) -> None:
+    """Which installed copies must be reinstalled, now and as recorded by earlier runs.
+
+    A changed package installed for its target configuration, from a cache this
+    project's record was not reconciled for, may hold a stale binary that a plain
+    `uv sync` keeps, even when nothing is left to delete (`uv cache clean`).
+    """
+    if opts.dry_run or outcome.busy or not opts.state:
+        return
+    from envkey_hook import reinstall, state
+
+    path = state.pending_path(root, project)
+    if path is None:
+        return
+    venv = reinstall.environment_dir(project)
+    before = reinstall.load_pending(path) if path.exists() else {}
+    pending = reinstall.still_pending(before, venv)
+    for pkg in sorted({c.package for c in outcome.changes} - set(pending)):
+        key = outcome.envkeys.get(pkg)
+        if key is None or (recorded is not None and recorded.get(pkg) == key):
+            continue  # gone from the lock, or the cache was reconciled for it before
+        installed = reinstall.find_installed(venv, pkg)
+        if installed is not None and reinstall.kept_by_plain_sync(installed, key):
+            pending[pkg] = installed.stamp
+    pending.update(_removal_stamps(outcome.removals, venv, pending))
+    if pending != before:
+        _save_pending(path, pending)
+    outcome.stale_installs = sorted(pending)
+
+
+def _removal_stamps(removals: list[Removal], venv: Path, known: dict[str, str]) -> dict[str, str]:
+    """The reinstalls that removing `removals` makes due, stamped with the installed copy."""
+    from envkey_hook import reinstall
+
+    packages = {r.package for r in removals if r.kind in _NEEDS_REINSTALL} - set(known)
+    stamped = reinstall.stamps(venv, sorted(packages))
+    return {p: s for p, s in stamped.items() if s}  # not installed: the next sync builds it
+
+
+def _save_pending(path: Path, pending: dict[str, str]) -> None:
+    from envkey_hook import reinstall
+
+    try:
+        reinstall.save_pending(path, pending)
+    except OSError as exc:
+        print(
+            f"envkey-hook: warning: {path}: cannot record the reinstalls due "
+            f"({exc.strerror or exc}); a crash now would lose the hint",
+            file=sys.stderr,
+        )
+
+
 def _read_states(
     opts: Options, repo: gitstate.Repo, root: Path, rel: str, project: Path
 ) -> tuple[ProjectState, ProjectState | None]:
@@ -422,13 +498,19 @@ def _purge(
     states: list[ProjectState],
     new: ProjectState,
     affected: set[str],
+    shared: set[str],
     cache: Path | None,
 ) -> None:
-    from envkey_hook import purge
+    from envkey_hook import purge, reinstall
 
-    targets = _targets(project, states, affected, _whole_entries(outcome.changes, new.config))
+    whole = _whole_entries(outcome.changes, new.config)
+    targets = _targets(project, states, affected, whole, outcome.envkeys)
     if not new.config.clean_local_sources:
         targets = [t._replace(local_dirs=frozenset()) for t in targets]
+    venv = reinstall.environment_dir(project)
+    for t in _targets(project, [new], shared, set(), outcome.envkeys):
+        native = reinstall.installed_native(venv, t.name, outcome.envkeys[t.name])
+        targets.append(t._replace(shared_only=True, installed_native=native))
     removals, notices = purge.plan(cache, targets, root)
     outcome.removals, outcome.notices = list(removals), list(notices)
     if opts.dry_run or not removals:
@@ -437,11 +519,37 @@ def _purge(
     from envkey_hook.preflight import virtualenvs
     from envkey_hook.remove import AllowedSet
 
+    def replan() -> tuple[list[Removal], list[Notice]]:
+        """Under the locks: what is stale now, and the reinstalls it makes due, recorded
+        before anything is deleted (a crash after the removal keeps the hint)."""
+        fresh, seen = purge.plan(cache, targets, root)
+        _remember_reinstalls(opts, root, project, fresh)
+        return fresh, seen
+
     allowed = AllowedSet(cache=cache, repo=root, venvs=virtualenvs(project, os.environ))
     try:
-        result = purge.execute(removals, cache, allowed, lock_timeout=opts.lock_timeout)
+        result = purge.execute(
+            removals, cache, allowed, lock_timeout=opts.lock_timeout, replan=replan
+        )
     except LockBusy as busy:
         outcome.busy = str(busy)
         return
     outcome.removals = list(result.removed)
+    if result.planned is not None:
+        outcome.notices = list(result.planned)
     outcome.notices += result.notices()
+
+
+def _remember_reinstalls(opts: Options, root: Path, project: Path, removals: list[Removal]) -> None:
+    """Add the reinstalls `removals` make due to the project's pending record."""
+    if not opts.state:
+        return
+    from envkey_hook import reinstall, state
+
+    path = state.pending_path(root, project)
+    if path is None:
+        return
+    known = reinstall.load_pending(path) if path.exists() else {}
+    due = _removal_stamps(removals, reinstall.environment_dir(project), known)
+    if due:
+        _save_pending(path, {**known, **due})

@@ -79,6 +79,12 @@ def state_path(root: Path, project: Path) -> Path | None:
     return gd / DIR_NAME / f"state-{digest}.json"
 
 
+def pending_path(root: Path, project: Path) -> Path | None:
+    """Where the reinstalls still due for `project` are recorded (reinstall.py)."""
+    path = state_path(root, project)
+    return None if path is None else path.with_name("pending-" + path.name[len("state-") :])
+
+
 def _encode(keys: Mapping[str, EnvKey]) -> dict[str, Any]:
     return {
         name: {"inputs": [list(pair) for pair in key.inputs], "unkeyed": sorted(key.unkeyed)}
