@@ -190,7 +190,7 @@ def _targets(
     states: list[ProjectState],
     packages: set[str],
     whole: set[str],
-    keys: dict[str, EnvKey],
+    keys: dict[str, EnvKey] | None = None,  # the target's: what its configurations differ in
 ) -> list[Target]:
     """Where each affected package's build state can live, from every state's lock."""
     from envkey_hook.cache import hash_kinds
@@ -216,7 +216,7 @@ def _targets(
             frozenset(dirs[p]),
             whole_entries=p in whole,
             hash_kinds=hash_kinds(kinds[p]),  # never walk url/, path/... for a registry package
-            runtimes=slot_runtimes(keys[p]) if p in keys else None,
+            runtimes=slot_runtimes(keys[p]) if keys and p in keys else None,
         )
         for p in sorted(packages)
     ]
