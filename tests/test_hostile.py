@@ -677,7 +677,9 @@ def test_a_run_against_another_cache_is_not_reconciled_for_the_real_one(
     ctx.args = []
     rc, out, err = _invoke(ctx, monkeypatch, capfd)
     assert rc == 1 and CHANGE in out.splitlines(), (out, err)
-    assert "Removed 1 build directory, 1 polluted slot of extpkg" in out
+    # (The first run already removed build/: the shared tree's newest slot is not the
+    # configuration of rtlib 1.0, and nothing installed shows otherwise, issue 15 item 14.)
+    assert "Removed 1 polluted slot of extpkg" in out
 
 
 def test_paths_that_are_not_utf8_with_verbose_output(
