@@ -289,7 +289,8 @@ def run(opts: Options) -> Outcome:
         outcome.changes = union_changes(outcome.changes, since)
 
     affected = {c.package for c in outcome.changes}
-    shared = _with_slot_inputs(new_keys, affected)
+    # (With a lock uv is about to replace, the configuration is unknown: nothing shared.)
+    shared = set() if outcome.lock_out_of_date else _with_slot_inputs(new_keys, affected)
     if affected or shared:
         _purge(outcome, opts, project, root, states, new, affected, shared, cache)
     _check_installs(outcome, opts, root, project, recorded)
