@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,26 @@ def find_uv() -> str | None:
     """The `uv` next to this interpreter (a venv install), else the one on PATH."""
     beside = Path(sys.executable).parent / ("uv.exe" if os.name == "nt" else "uv")
     return str(beside) if beside.exists() else shutil.which("uv")
+
+
+def toolchain_problem(env: dict[str, str]) -> str | None:
+    """One line naming what a C build lacks here (compiler or Python headers), else None."""
+    cc = env.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    words = shlex.split(cc)
+    compiler = words[0] if words else "cc"
+    if shutil.which(compiler, path=env.get("PATH")) is None:
+        return (
+            f"no C compiler: `{compiler}` (from {'CC' if env.get('CC') else 'sysconfig'})"
+            " is not on PATH; install one (Debian/Ubuntu: `apt-get install gcc`,"
+            " Fedora: `dnf install gcc`, macOS: `xcode-select --install`) or set CC"
+        )
+    header = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not header.is_file():
+        return (
+            f"no Python headers: {header} is missing; install them (Debian/Ubuntu:"
+            " `apt-get install python3-dev`, Fedora: `dnf install python3-devel`)"
+        )
+    return None
 
 
 def _say(text: str) -> None:
@@ -101,6 +123,10 @@ def main(keep: bool = False) -> int:
     try:
         return scenario(workdir, uv)
     except RuntimeError as exc:
+        # Said before uv's log: a missing compiler drowns in it otherwise.
+        problem = toolchain_problem(dict(os.environ))
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
