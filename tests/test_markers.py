@@ -192,4 +192,4 @@ def test_uvs_fork_markers_need_no_packaging() -> None:
     forks = {m for m in forks if "python" in m or "platform" in m}
     assert len(forks) > 10
     for marker in forks:
-        markers._Parser(marker, BASE).parse()  # raises _Unsupported on a fallback
+        markers._evaluate(marker, BASE, None)  # raises _Unsupported on a fallback

@@ -15,6 +15,9 @@ import sys
 TYPE_CHECKING = False  # not typing's: this module is on the changed-lock path
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
+
+    _Node = tuple[Any, ...]  # ("cmp", var, op, value) | ("and" | "or", [nodes])
 
 _VERSION_VARS = frozenset(("python_version", "python_full_version", "implementation_version"))
 _STRING_VARS = frozenset(
@@ -48,7 +51,7 @@ def evaluate(marker: str, env: Mapping[str, str], extras: frozenset[str] | None 
     Raises packaging's InvalidMarker or UndefinedEnvironmentName when it would.
     """
     try:
-        return _Parser(marker, env, extras).parse()
+        return _evaluate(marker, env, extras)
     except _Unsupported:
         if extras is not None and "extra" in marker:
             raise ValueError(f"cannot evaluate {marker!r} with a set of extras") from None
@@ -57,69 +60,89 @@ def evaluate(marker: str, env: Mapping[str, str], extras: frozenset[str] | None 
         return Marker(marker).evaluate(dict(env))
 
 
-class _Parser:
-    """Recursive descent over `or` / `and` / parentheses / `var op 'value'`."""
+# Each marker text parsed once: a lock's conflict markers are long, and the install plan
+# evaluates each one for many sets of extras. None: a shape packaging must decide.
+_PARSED: dict[str, _Node | None] = {}
 
-    def __init__(
-        self, text: str, env: Mapping[str, str], extras: frozenset[str] | None = None
-    ) -> None:
-        self.tokens: list[re.Match[str]] = []
-        self.env = env
-        self.extras = extras
+
+def _evaluate(text: str, env: Mapping[str, str], extras: frozenset[str] | None) -> bool:
+    if text not in _PARSED:
+        try:
+            _PARSED[text] = _Parser(text).parse()
+        except _Unsupported:
+            _PARSED[text] = None
+    node = _PARSED[text]
+    if node is None:
+        raise _Unsupported
+    return _eval(node, env, extras)
+
+
+def _eval(node: _Node, env: Mapping[str, str], extras: frozenset[str] | None) -> bool:
+    kind = node[0]
+    if kind == "cmp":
+        _, var, op, value = node
+        if var == "extra" and extras is not None and op in ("==", "!="):
+            return bool((value in extras) == (op == "=="))
+        return _compare(var, op, value, env)
+    results = [_eval(child, env, extras) for child in node[1]]  # no short cut, as packaging
+    return all(results) if kind == "and" else any(results)
+
+
+class _Parser:
+    """Recursive descent over `or` / `and` / parentheses / `var op 'value'`, into nodes."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens: list[tuple[str, ...]] = []
         pos, end = 0, len(text.rstrip())
         while pos < end:
             m = _TOKEN.match(text, pos)
             if m is None:
                 raise _Unsupported
-            self.tokens.append(m)
+            var = m.group("var")
+            if var is None:
+                self.tokens.append((m.group("paren") or m.group("bool"),))
+            else:
+                self.tokens.append(("cmp", var, m.group("op"), m.group("value")))
             pos = m.end()
         self.at = 0
 
-    def parse(self) -> bool:
+    def parse(self) -> _Node:
         if not self.tokens:
             raise _Unsupported
-        result = self._or()
+        node = self._or()
         if self.at != len(self.tokens):
             raise _Unsupported
-        return result
+        return node
 
-    def _peek(self, group: str, text: str | None = None) -> bool:
-        if self.at >= len(self.tokens):
-            return False
-        value = self.tokens[self.at].group(group)
-        return value is not None and (text is None or value == text)
+    def _peek(self, kind: str) -> bool:
+        return self.at < len(self.tokens) and self.tokens[self.at][0] == kind
 
-    def _or(self) -> bool:
-        result = self._and()
-        while self._peek("bool", "or"):
+    def _or(self) -> _Node:
+        parts = [self._and()]
+        while self._peek("or"):
             self.at += 1
-            right = self._and()  # no short cut: every part must parse
-            result = result or right
-        return result
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else ("or", parts)
 
-    def _and(self) -> bool:
-        result = self._atom()
-        while self._peek("bool", "and"):
+    def _and(self) -> _Node:
+        parts = [self._atom()]
+        while self._peek("and"):
             self.at += 1
-            right = self._atom()
-            result = result and right
-        return result
+            parts.append(self._atom())
+        return parts[0] if len(parts) == 1 else ("and", parts)
 
-    def _atom(self) -> bool:
-        if self._peek("paren", "("):
+    def _atom(self) -> _Node:
+        if self._peek("("):
             self.at += 1
-            result = self._or()
-            if not self._peek("paren", ")"):
+            node = self._or()
+            if not self._peek(")"):
                 raise _Unsupported
             self.at += 1
-            return result
-        if not self._peek("var"):
+            return node
+        if not self._peek("cmp"):
             raise _Unsupported
-        m = self.tokens[self.at]
         self.at += 1
-        if m.group("var") == "extra" and self.extras is not None and m.group("op") in ("==", "!="):
-            return (m.group("value") in self.extras) == (m.group("op") == "==")
-        return _compare(m.group("var"), m.group("op"), m.group("value"), self.env)
+        return self.tokens[self.at - 1]
 
 
 def _compare(var: str, op: str, value: str, env: Mapping[str, str]) -> bool:
