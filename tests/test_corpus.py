@@ -31,16 +31,7 @@ RUNTIMES = ("torch", "numpy", "jax", "jaxlib", "tensorflow", "setuptools", "cyth
 
 # Where today's code is wrong: (check, entry id) -> issue 12 item. strict: when the fix lands
 # the test passes, the xfail turns red, and the marker goes.
-KNOWN: dict[tuple[str, str], str] = {
-    # listed, never installed here: packages only in non-default groups or unreachable
-    ("built", "megatron-lm-6518b75ec"): "item 2",
-    ("built", "prime-rl-fb31b51e8"): "item 2",
-    # ... and stringzilla (sdist; no cp311 Linux wheel) is missing
-    ("built", "automodel-1e40293f4"): "item 2",
-    ("inputs", "prime-rl-fb31b51e8"): "item 2",
-    # torch is `sys_platform == 'never'`: the locked 2.13.0 shown, not the environment's
-    ("inputs", "megatron-lm-6518b75ec"): "items 2, 3, 5",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _mark(check: str, entry: dict[str, Any]) -> Any:

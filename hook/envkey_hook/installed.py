@@ -1,9 +1,11 @@
 """Versions installed in the project's environment, for runtimes the lock does not install
 (a container's torch kept out by `override-dependencies = ["torch; sys_platform == 'never'"]`).
 
-Asked of the environment's own interpreter (its `importlib.metadata`, which also sees the
-system site-packages of a `--system-site-packages` venv), once per runtime; only when
-such a runtime exists, so the usual run starts no process.
+Read from the `.dist-info` metadata in the environment's own site-packages (what its
+interpreter would find first), else asked of the environment's interpreter (its
+`importlib.metadata`, which also sees the system site-packages of a
+`--system-site-packages` venv); once per runtime, only when such a runtime exists, so
+the usual run reads nothing and starts no process.
 """
 
 from __future__ import annotations
@@ -30,10 +32,45 @@ def lookup(venv: Path) -> Callable[[str], str | None]:
 
     def version(name: str) -> str | None:
         if name not in found:
-            found[name] = _ask(venv, name)
+            found[name] = _read(venv, name) or _ask(venv, name)
         return found[name]
 
     return version
+
+
+def _read(venv: Path, name: str) -> str | None:
+    """The version in the venv's site-packages metadata (None: absent, or several)."""
+    from envkey_hook.names import canonical_name
+
+    want = canonical_name(name)
+    dirs = [*venv.glob("lib/python*/site-packages"), venv / "Lib" / "site-packages"]
+    versions = set()
+    for site in dirs:
+        for info in site.glob("*.dist-info"):
+            stem = info.name[: -len(".dist-info")]
+            if canonical_name(stem.split("-", 1)[0]) != want:
+                continue
+            meta = _metadata(info / "METADATA")
+            if meta.get("name") is not None and canonical_name(meta["name"]) == want:
+                if meta.get("version"):
+                    versions.add(meta["version"])
+    return versions.pop() if len(versions) == 1 else None
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    """`Name` and `Version` from a METADATA file's headers ({} when unreadable)."""
+    out: dict[str, str] = {}
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the headers end at the first blank line
+                key, sep, value = line.partition(":")
+                if sep and key.lower() in ("name", "version"):
+                    out.setdefault(key.lower(), value.strip())
+    except OSError:
+        return {}
+    return out
 
 
 def _ask(venv: Path, name: str) -> str | None:

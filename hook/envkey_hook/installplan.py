@@ -163,9 +163,23 @@ def _roots(lock: Lock, by_name: Mapping[str, list[LockedPackage]]) -> list[Locke
 
 
 def _scenarios(lock: Lock, selection: Selection) -> list[frozenset[tuple[str, str, str]]]:
-    """The sets of conflict items that may be active together: at most one of each set."""
-    sets = [s for s in lock.conflicts if s]
-    if selection.extras is not None or selection.groups is not None or not sets:
+    """The sets of conflict items that may be active together: at most one of each set.
+    Only items of a kind not given are chosen; a set with a given item active allows no
+    other (extras unknown, groups given: the default groups still rule conflicting
+    extras out)."""
+    given = {"extra": selection.extras, "group": selection.groups}
+
+    def active(item: tuple[str, str, str]) -> bool:
+        names = given.get(item[1])
+        return names is not None and item[2] in names
+
+    sets = []
+    for s in lock.conflicts:
+        if s and not any(active(i) for i in s):
+            open_items = [i for i in s if given.get(i[1]) is None]
+            if open_items:
+                sets.append(open_items)
+    if not sets:
         return [frozenset()]
     count = 1
     for s in sets:
@@ -175,7 +189,7 @@ def _scenarios(lock: Lock, selection: Selection) -> list[frozenset[tuple[str, st
     out = []
     for choice in itertools.product(*[(None, *s) for s in sets]):
         chosen = frozenset(i for i in choice if i is not None)
-        if all(len(chosen & set(s)) <= 1 for s in sets):
+        if all(len(chosen & set(s)) <= (not any(map(active, s))) for s in lock.conflicts):
             out.append(chosen)
     return out
 

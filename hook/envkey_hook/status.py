@@ -76,32 +76,39 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-extras", action="store_true", help="`uv sync --all-extras`")
     p.add_argument("--group", action="append", default=[], help="a dependency group it installs")
     p.add_argument("--no-default-groups", action="store_true", help="`uv sync --no-default-groups`")
+    p.add_argument("--all-groups", action="store_true", help="`uv sync --all-groups`")
 
 
-def selection(args: argparse.Namespace, project: Path) -> Selection | None:
+def selection(args: argparse.Namespace, project: Path, default: bool = False) -> Selection | None:
     """What `uv sync` with these options installs: the extras named, the default groups
-    (`[tool.uv] default-groups`, else `dev`) and the groups named. None: nothing said."""
-    if not (args.extra or args.all_extras or args.group or args.no_default_groups):
+    (`[tool.uv] default-groups`, else `dev`) and the groups named. No extra or group flag: any extra may be installed
+    (two conflicting ones never together), with the default groups when `default`, else
+    with any group (None)."""
+    said = args.extra or args.all_extras or args.group or args.no_default_groups or args.all_groups
+    if not (said or default):
         return None
     from envkey_hook.installplan import Selection
     from envkey_hook.names import canonical_name
 
+    # Flags given: the extras are those named, as in `uv sync`; none given: unknown.
+    extras = None
+    if said and not args.all_extras:
+        extras = frozenset(canonical_name(e) for e in args.extra)
+    if args.all_groups:
+        return Selection(extras, None)
     groups = {canonical_name(g) for g in args.group}
     if not args.no_default_groups:
-        default: Any = ["dev"]
+        wanted: Any = ["dev"]
         path = project / "pyproject.toml"
         if path.is_file():
             from envkey_hook.tomlcompat import loads
 
             uv = loads(path.read_bytes(), str(path)).get("tool", {}).get("uv", {})
-            default = uv.get("default-groups", default) if isinstance(uv, dict) else default
-        if default == "all":
-            return Selection(
-                None if args.all_extras else frozenset(map(canonical_name, args.extra)), None
-            )
-        if isinstance(default, list):
-            groups |= {canonical_name(g) for g in default if isinstance(g, str)}
-    extras = None if args.all_extras else frozenset(canonical_name(e) for e in args.extra)
+            wanted = uv.get("default-groups", wanted) if isinstance(uv, dict) else wanted
+        if wanted == "all":
+            return Selection(extras, None)
+        if isinstance(wanted, list):
+            groups |= {canonical_name(g) for g in wanted if isinstance(g, str)}
     return Selection(extras, frozenset(groups))
 
 
@@ -254,7 +261,7 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """`envkey-hook status`."""
-    chosen = selection(args, args.project)
+    chosen = selection(args, args.project, default=True)  # what plain `uv sync` installs
     doc = collect(args.project, args.cache_dir, every=args.all, python=args.python, chosen=chosen)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
