@@ -267,3 +267,70 @@ def test_extras_given_mirror_uv_sync(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rtlib() == "1.0 | 2.0"
     assert rtlib("--extra", "a") == "1.0"
     assert rtlib("--extra", "b") == "2.0"
+
+
+GROUPED = (
+    _project('"rtlib==1.0"', uv="{default}")
+    + '[dependency-groups]\ndev = ["rtlib==1.0"]\nkernels = ["extpkg"]\n'
+)
+
+
+def test_status_lists_what_plain_uv_sync_installs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` mirrors `uv sync`: a package only in a non-default group is not listed
+    (prime-rl's `mamba-ssm` group), unless that group is asked for or is a default one."""
+    import json
+
+    from envkey_hook.cli import main
+
+    links(tmp_path, {"rtlib": ("1.0",)}, sdists=("extpkg",))
+
+    def listed(proj: Path, *args: str) -> list[str]:
+        assert main(["status", "--json", "--project", str(proj), *args]) == 0
+        return [p["package"] for p in json.loads(capsys.readouterr().out)["packages"]]
+
+    proj = locked(tmp_path, GROUPED.replace("{default}", ""))
+    assert listed(proj) == []
+    assert listed(proj, "--group", "kernels") == ["extpkg"]
+    assert listed(proj, "--all-groups") == ["extpkg"]
+    proj = locked(tmp_path, GROUPED.replace("{default}", "default-groups = ['kernels']"))
+    assert listed(proj) == ["extpkg"]
+    assert listed(proj, "--no-default-groups") == []
+    proj = locked(tmp_path, GROUPED.replace("{default}", "default-groups = 'all'"))
+    assert listed(proj) == ["extpkg"]
+
+
+def test_conflicting_extras_stay_possible_when_groups_are_given(tmp_path: Path) -> None:
+    """Groups known (the default ones), extras not: either conflicting extra may be
+    installed, so both of their runtime versions count."""
+    from envkey_hook.installplan import Selection
+
+    links(tmp_path, {"rtlib": ("0.9", "1.0", "2.0")}, sdists=("extpkg",))
+    proj = locked(tmp_path, CONFLICTING)
+    lock = read_lock(proj / "uv.lock")
+    settings = load_settings(proj, "", _reader(proj), os.environ)
+    chosen = Selection(None, frozenset({"dev"}))
+    keys = compute_envkeys(lock, settings, LINUX311, selection=chosen)
+    assert keys["extpkg"].as_dict()["rtlib"] == "1.0 | 2.0"
+
+
+def test_runtime_read_from_the_venvs_metadata_without_its_interpreter(tmp_path: Path) -> None:
+    """Item 5: a container venv whose interpreter cannot run here (or is missing) still
+    shows the torch installed in its site-packages."""
+    from envkey_hook.installed import lookup
+
+    venv = tmp_path / ".venv"
+    site = venv / "lib" / "python3.12" / "site-packages"
+    info = site / "torch-2.10.0a0+b4e4ee8.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: torch\nVersion: 2.10.0a0+b4e4ee8\n"
+    )
+    (site / "numpy-2.0.dist-info").mkdir()  # no METADATA: not trusted
+    (venv / "pyvenv.cfg").write_text("home = /opt/container/bin\nversion_info = 3.12.9\n")
+    found = lookup(venv)
+    assert found("torch") == "2.10.0a0+b4e4ee8"
+    assert found("Torch") == "2.10.0a0+b4e4ee8"
+    assert found("numpy") is None
+    assert found("jax") is None

@@ -51,9 +51,9 @@ def _read(venv: Path, name: str) -> str | None:
             if canonical_name(stem.split("-", 1)[0]) != want:
                 continue
             meta = _metadata(info / "METADATA")
-            if meta.get("name") is not None and canonical_name(meta["name"]) == want:
-                if meta.get("version"):
-                    versions.add(meta["version"])
+            name_ok = meta.get("name") is not None and canonical_name(meta["name"]) == want
+            if name_ok and meta.get("version"):
+                versions.add(meta["version"])
     return versions.pop() if len(versions) == 1 else None
 
 

@@ -173,10 +173,10 @@ def _scenarios(lock: Lock, selection: Selection) -> list[frozenset[tuple[str, st
         names = given.get(item[1])
         return names is not None and item[2] in names
 
-    sets = []
-    for s in lock.conflicts:
-        if s and not any(active(i) for i in s):
-            open_items = [i for i in s if given.get(i[1]) is None]
+    sets: list[list[tuple[str, str, str]]] = []
+    for items in lock.conflicts:
+        if items and not any(active(i) for i in items):
+            open_items = [i for i in items if given.get(i[1]) is None]
             if open_items:
                 sets.append(open_items)
     if not sets:

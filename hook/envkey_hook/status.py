@@ -81,9 +81,9 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
 
 def selection(args: argparse.Namespace, project: Path, default: bool = False) -> Selection | None:
     """What `uv sync` with these options installs: the extras named, the default groups
-    (`[tool.uv] default-groups`, else `dev`) and the groups named. No extra or group flag: any extra may be installed
-    (two conflicting ones never together), with the default groups when `default`, else
-    with any group (None)."""
+    (`[tool.uv] default-groups`, else `dev`) and the groups named. No extra or group
+    flag: any extra may be installed (two conflicting ones never together), with the
+    default groups when `default`, else with any group (None)."""
     said = args.extra or args.all_extras or args.group or args.no_default_groups or args.all_groups
     if not (said or default):
         return None
