@@ -71,7 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _selection_args(p: argparse.ArgumentParser) -> None:
-    """`uv sync`'s extras and groups; none given: any extra or group may be installed."""
+    """`uv sync`'s extras and groups; none given: any extra (one of conflicting ones at a
+    time) with, for `status`, the default groups as plain `uv sync`, for `key` any group."""
     p.add_argument("--extra", action="append", default=[], help="an extra `uv sync` installs")
     p.add_argument("--all-extras", action="store_true", help="`uv sync --all-extras`")
     p.add_argument("--group", action="append", default=[], help="a dependency group it installs")
