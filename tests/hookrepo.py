@@ -200,7 +200,8 @@ class HookRepo:
         self.cache = base / "cache"
         self.installer = installer
         self.builds = tmpl.builds
-        shutil.copytree(tmpl.repo, self.repo, symlinks=True, ignore=shutil.ignore_patterns(".venv"))
+        # With its environments: what is installed decides whether a shared build/ is stale.
+        shutil.copytree(tmpl.repo, self.repo, symlinks=True)
         shutil.copytree(tmpl.cache, self.cache, symlinks=True)
         self.env = isolated_env(base, self.cache)
 
@@ -236,13 +237,24 @@ class HookRepo:
         return (self.cache / self.builds[project]).is_dir()
 
 
-def assert_purged(r: HookRepo, out: str, project: str = "") -> None:
+def assert_purged(
+    r: HookRepo, out: str, project: str = "", *, fresh_checkout: bool = False
+) -> None:
+    """`project`'s stale build went, and no other project's did.
+
+    `fresh_checkout`: a new clone or worktree shares the cache but has nothing installed
+    that proves another project's shared build/ was made for its configuration (issue 15
+    item 14): that one may go too, never silently.
+    """
     assert "envkey-hook: warning" not in out, out
     assert not r.present(project), f"{r.builds[project]} survived:\n{out}"
     assert "Removed" in out, out
     for other in r.builds:
-        if other != project:
-            assert r.present(other), f"{r.builds[other]} ({other or 'root'}) was purged:\n{out}"
+        if other != project and not r.present(other):
+            said = f"Removed 1 build directory of {PROJECTS[other]}"
+            assert fresh_checkout and said in out, (
+                f"{r.builds[other]} ({other or 'root'}) was purged:\n{out}"
+            )
 
 
 def assert_untouched(r: HookRepo, out: str) -> None:
@@ -381,14 +393,15 @@ def clone(r: HookRepo) -> None:
     dest = r.base / "clone"
     out, opts = r.clone(dest)
     assert_untouched(r, out)  # null previous sha: no baseline
-    assert_purged(r, r.git(*opts, "checkout", "bump", cwd=dest))
+    assert_purged(r, r.git(*opts, "checkout", "bump", cwd=dest), fresh_checkout=True)
 
 
 def worktree_add(r: HookRepo) -> None:
     r.install()
     wt = r.base / "wt"
     assert_untouched(r, r.git("worktree", "add", str(wt), "bump"))  # no baseline
-    assert_purged(r, r.git("checkout", "--detach", "side", cwd=wt))  # rtlib 2.0 -> 1.0
+    out = r.git("checkout", "--detach", "side", cwd=wt)  # rtlib 2.0 -> 1.0
+    assert_purged(r, out, fresh_checkout=True)
 
 
 SCENARIOS = [

@@ -93,7 +93,7 @@ TRIGGERS = [
         "pinned-extra-build-dependency",
         match_runtime=False,
         extra_uv='extra-build-dependencies = { extpkg = ["rtlib==1.0"] }\n',
-        change_line="extpkg: extra-build-dependencies rtlib==1.0 -> rtlib==2.0",
+        change_line='extpkg: extra-build-dependencies ["rtlib==1.0"] -> ["rtlib==2.0"]',
     ),
     Scenario(
         "runtime-local-version",

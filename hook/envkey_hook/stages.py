@@ -188,7 +188,7 @@ def _relative(projects: Sequence[str], root: Path) -> list[str]:
 
 def _has_news(o: Outcome) -> bool:
     # Not `message` alone (a project new in the target: nothing compared): -v shows it.
-    return bool(o.changes or o.notices or o.busy or o.lock_out_of_date)
+    return bool(o.changes or o.notices or o.busy or o.lock_out_of_date or o.removals)
 
 
 def run_hook(
