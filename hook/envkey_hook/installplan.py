@@ -237,6 +237,7 @@ def _reach(
     active: frozenset[str],
 ) -> set[int]:
     env_key = tuple(sorted(env.items()))
+    memo: dict[str, bool] = {}  # marker -> holds, for this env and these active items
     seen: set[tuple[int, str]] = set()
     reached: set[int] = set()
     stack: list[tuple[LockedPackage, str]] = []
@@ -254,8 +255,13 @@ def _reach(
         table = pkg.optional if kind == "extra" else pkg.groups if kind == "group" else ()
         deps = pkg.dependencies if not kind else dict(table).get(name, ())
         for dep in deps:
-            if not _can_hold(dep.marker, env, active, env_key):
-                continue
+            marker = dep.marker
+            if marker is not None:
+                holds = memo.get(marker)
+                if holds is None:
+                    holds = memo[marker] = _can_hold(marker, env, active, env_key)
+                if not holds:
+                    continue
             for target in _resolve(dep, by_name):
                 stack.append((target, ""))
                 stack += [(target, "extra:" + e) for e in dep.extras]
