@@ -334,3 +334,29 @@ def test_runtime_read_from_the_venvs_metadata_without_its_interpreter(tmp_path: 
     assert found("Torch") == "2.10.0a0+b4e4ee8"
     assert found("numpy") is None
     assert found("jax") is None
+
+
+@pytest.mark.parametrize("how", ["setting", "env"])
+def test_global_no_build_isolation_counts_a_package_with_foreign_wheels_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Issue 15 item 10: with `no-build-isolation = true` or UV_NO_BUILD_ISOLATION=1, a
+    package whose only wheel is for Windows is built here, without isolation, so a bump
+    of the watched runtime it depends on is a change of its build input."""
+    d = links(tmp_path, {"rtlib": ("1.0", "2.0"), "plain": ("0.1",)}, sdists=("plain",))
+    (d / "plain-0.1-py3-none-any.whl").rename(d / "plain-0.1-cp311-cp311-win_amd64.whl")
+    uv = (
+        "[[tool.uv.dependency-metadata]]\nname = 'plain'\nversion = '0.1'\n"
+        "requires-dist = ['rtlib']\n"
+    )
+    if how == "setting":
+        uv = "no-build-isolation = true\n" + uv
+    else:
+        monkeypatch.setenv("UV_NO_BUILD_ISOLATION", "1")
+    pyproject = _project('"plain", "rtlib==1.0"', uv=uv)
+    before = envkeys(locked(tmp_path, pyproject), watch=("rtlib",))
+    after = envkeys(
+        locked(tmp_path, pyproject.replace("rtlib==1.0", "rtlib==2.0")), watch=("rtlib",)
+    )
+    changes = [c.describe() for c in diff_envkeys(before, after)]
+    assert "plain: rtlib 1.0 -> 2.0" in changes, changes
