@@ -7,16 +7,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from common import ENVKEY_HOOK, FIXTURE, PYTHON, Command, git_repo, line, side_by_side
+from common import (
+    ENVKEY_HOOK,
+    FIXTURE,
+    NAIVE,
+    PYTHON,
+    Command,
+    git_repo,
+    line,
+    side_by_side,
+)
 
 TIME_TARGET = 0.25
 MEMORY_TARGET = 2.0
-NAIVE = (
-    "import sys, tomllib\n"
-    "for path in sys.argv[1:]:\n"
-    "    with open(path, 'rb') as f:\n"
-    "        tomllib.load(f)\n"
-)
 
 
 def main(base: Path, env: dict[str, str], reps: int) -> list[str]:

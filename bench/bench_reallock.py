@@ -8,17 +8,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from common import ENVKEY_HOOK, PYTHON, Command, line, side_by_side
+from common import ENVKEY_HOOK, NAIVE, PYTHON, Command, line, side_by_side
 
 TIME_TARGET = 0.25
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"
 PAIR = "skyrl-7b9c72b82"
-NAIVE = (
-    "import sys, tomllib\n"
-    "for path in sys.argv[1:]:\n"
-    "    with open(path, 'rb') as f:\n"
-    "        tomllib.load(f)\n"
-)
 
 
 def main(base: Path, env: dict[str, str], reps: int) -> list[str]:

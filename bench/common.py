@@ -175,3 +175,12 @@ def wait_out_racy_window(*paths: Path) -> None:
 
 def workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="envkey-bench-"))
+
+
+# The naive baseline of the changed-lock benchmarks: tomllib parsing both locks.
+NAIVE = (
+    "import sys, tomllib\n"
+    "for path in sys.argv[1:]:\n"
+    "    with open(path, 'rb') as f:\n"
+    "        tomllib.load(f)\n"
+)
