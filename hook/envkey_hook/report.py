@@ -185,7 +185,8 @@ def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def render_json(outcomes: list[Outcome], out: TextIO = sys.stdout) -> None:
+def render_json(outcomes: list[Outcome], out: TextIO | None = None) -> None:
+    out = sys.stdout if out is None else out  # not a default: captures replace it
     import json
 
     json.dump(as_json(outcomes), out, indent=2)
