@@ -149,6 +149,31 @@ def test_removal_never_crosses_into_a_mount(tmp_path: Path, how: str) -> None:
         assert (where / "data").read_text() == "on another file system"
 
 
+def test_a_mount_is_judged_where_it_is_when_the_removal_happens(tmp_path: Path) -> None:
+    """Between plan and removal, a build/ holding a mount is moved aside and a stale
+    build/ takes its place; another build/ gains a mount. The mount that left is
+    untouched and the build/ now there is removed; the one that gained a mount is not.
+    (A random draw of test_safety_property found the first order of events.)"""
+    repo = tmp_path / "repo"
+    src_a, build_a = _local(repo, "a")
+    src_b, build_b = _local(repo, "b")
+    aside = tmp_path / "aside"
+    with _mounted(["-t", "tmpfs", "none"], build_a / "temp.linux-x86_64-cpython-311" / "mnt"):
+        (build_a / "temp.linux-x86_64-cpython-311" / "mnt" / "data").write_text("keep")
+        targets = [Target("extpkg", local_dirs=frozenset({src_a, src_b}))]
+        removals, _ = plan(tmp_path / "cache", targets, repo)
+        assert {r.path for r in removals} == {build_a, build_b}
+        os.rename(build_a, aside)
+        setuptools_build(src_a)
+        with _mounted(["-t", "tmpfs", "none"], build_b / "temp.linux-x86_64-cpython-311" / "m2"):
+            (build_b / "temp.linux-x86_64-cpython-311" / "m2" / "data").write_text("keep")
+            before = content_snapshot(aside, build_b)
+            result = execute(removals, tmp_path / "cache", AllowedSet(repo=repo))
+            assert content_snapshot(aside, build_b) == before
+        assert [r.path for r in result.removed] == [build_a] and not build_a.exists()
+        assert [(r.path, "mount" in why) for r, why in result.refused] == [(build_b, True)]
+
+
 def test_the_rmtree_itself_does_not_enter_another_device(tmp_path: Path) -> None:
     """Belt and braces: a mount appearing after the checks is not entered either."""
     from envkey_hook.remove import _rmtree_fd
