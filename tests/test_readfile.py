@@ -40,3 +40,36 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "uv.lock")
     with pytest.raises(InputError, match=r"named pipe \(FIFO\)"):
         worktree_source(tmp_path).chunks("uv.lock")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "directory", "not json", "list"])
+def test_a_recorded_state_that_is_not_a_json_file_is_ignored_with_one_warning(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hook's own records (and uv's uv_build.json) go through the same reader: a FIFO
+    there never blocks a commit, /dev/zero never fills memory."""
+    import signal
+
+    from envkey_hook import state
+
+    path = tmp_path / "state.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind.startswith("/"):
+        os.symlink(kind, path)
+    else:
+        path.write_text("[1]" if kind == "list" else "{nope")
+    signal.alarm(20)  # a regression hangs here: fail instead
+    try:
+        assert state.load(path, tmp_path) is None
+    finally:
+        signal.alarm(0)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: unusable recorded state" in err, err
+    if kind == "list":
+        assert readfile.read_json(path, 1 << 20) == [1]  # JSON, but not a record
+    else:
+        with pytest.raises(ValueError):
+            readfile.read_json(path, 1 << 20)

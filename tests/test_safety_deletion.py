@@ -163,13 +163,16 @@ def test_a_mount_is_judged_where_it_is_when_the_removal_happens(tmp_path: Path) 
         targets = [Target("extpkg", local_dirs=frozenset({src_a, src_b}))]
         removals, _ = plan(tmp_path / "cache", targets, repo)
         assert {r.path for r in removals} == {build_a, build_b}
-        os.rename(build_a, aside)
-        setuptools_build(src_a)
-        with _mounted(["-t", "tmpfs", "none"], build_b / "temp.linux-x86_64-cpython-311" / "m2"):
-            (build_b / "temp.linux-x86_64-cpython-311" / "m2" / "data").write_text("keep")
-            before = content_snapshot(aside, build_b)
-            result = execute(removals, tmp_path / "cache", AllowedSet(repo=repo))
-            assert content_snapshot(aside, build_b) == before
+        os.rename(build_a, aside)  # the mount moves along
+        try:
+            setuptools_build(src_a)
+            with _mounted(["-t", "tmpfs", "none"], build_b / "temp.linux-x86_64-cpython-311" / "m"):
+                (build_b / "temp.linux-x86_64-cpython-311" / "m" / "data").write_text("keep")
+                before = content_snapshot(aside, build_b)
+                result = execute(removals, tmp_path / "cache", AllowedSet(repo=repo))
+                assert content_snapshot(aside, build_b) == before
+        finally:
+            subprocess.run(["umount", "-l", str(aside / "temp.linux-x86_64-cpython-311" / "mnt")])
         assert [r.path for r in result.removed] == [build_a] and not build_a.exists()
         assert [(r.path, "mount" in why) for r, why in result.refused] == [(build_b, True)]
 

@@ -155,7 +155,7 @@ def test_oversized_record_is_ignored(tmp_path: Path) -> None:
     path.write_bytes(b" " * (state._MAX_BYTES + 10))
     warnings = Warnings()
     assert state.load(path, root, warnings) is None
-    assert warnings and "too large" in warnings[0]
+    assert warnings and "larger than 4 MiB); ignored" in warnings[0]
 
 
 def test_unreadable_record_warns(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_unreadable_record_warns(tmp_path: Path) -> None:
     path.mkdir(parents=True)  # EISDIR
     warnings = Warnings()
     assert state.load(path, root, warnings) is None
-    assert len(warnings) == 1 and "cannot read" in warnings[0]
+    assert len(warnings) == 1 and "is a directory, expected a file" in warnings[0]
 
 
 def test_unwritable_record_warns_and_carries_on(tmp_path: Path) -> None:

@@ -92,3 +92,21 @@ def read(path: str | os.PathLike[str], limit: int) -> bytes | None:
     """The whole file (see `chunks`); None when it does not exist."""
     pieces = chunks(path, limit)
     return None if pieces is None else b"".join(pieces)
+
+
+def read_json(path: str | os.PathLike[str], limit: int) -> object:
+    """The parsed JSON file (envkey-hook's records, uv's `uv_build.json`); None when it
+    does not exist; ValueError saying why when it is not a regular file of at most
+    `limit` bytes, or not JSON."""
+    try:
+        data = read(path, limit)
+    except InputError as exc:
+        raise ValueError(exc.problem.replace(": not a uv file", "")) from None
+    if data is None:
+        return None
+    import json  # only once there is such a file
+
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(str(exc)) from None

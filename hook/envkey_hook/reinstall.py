@@ -77,21 +77,9 @@ def _stamp(dist_info: Path) -> str | None:
 
 def _read_json(path: Path) -> object:
     """The parsed file; None when absent; ValueError when unreadable or malformed."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ValueError(exc.strerror or str(exc)) from None
-    if len(data) > _MAX_BYTES:
-        raise ValueError("too large")
-    import json  # only once there is such a file
+    from envkey_hook.readfile import read_json
 
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(str(exc)) from None
+    return read_json(path, _MAX_BYTES)
 
 
 def _format(value: object) -> str:
@@ -221,10 +209,13 @@ def installed_native(venv: Path, package: str, key: EnvKey) -> frozenset[tuple[s
     installed = find_installed(venv, package)
     if installed is None or not kept_by_plain_sync(installed, key):
         return None
+    from envkey_hook.errors import InputError
+    from envkey_hook.readfile import read
+
     try:
-        with open(installed.dist_info / "RECORD", "rb") as f:
-            text = f.read(_MAX_BYTES * 64).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = read(installed.dist_info / "RECORD", _MAX_BYTES * 64)
+        text = "" if data is None else data.decode("utf-8")
+    except (InputError, UnicodeDecodeError):
         return None
     from envkey_hook.wheels import native_record
 

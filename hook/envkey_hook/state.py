@@ -145,27 +145,21 @@ def load(
 
 def _read_doc(path: Path, project: Path, warn: Warn) -> dict[str, Any] | None:
     """The record as JSON, checked; None when absent or unusable (one warning)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        warn(f"{path}: cannot read the recorded state ({exc.strerror or exc}); ignored")
-        return None
-    try:
-        if len(data) > _MAX_BYTES:
-            raise ValueError("too large")
-        import json  # only once there is a record to read or write
+    from envkey_hook.readfile import read_json
 
-        doc = json.loads(data.decode("utf-8"))
-        if isinstance(doc, dict) and doc.get("schema") == 1:
+    try:
+        doc = read_json(path, _MAX_BYTES)
+        if doc is None:
+            return None
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        if doc.get("schema") == 1:
             return None  # envkeys of an older meaning: comparing them would report false changes
         _decode(doc, project)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+    except ValueError as exc:
         warn(f"{path}: unusable recorded state ({exc}); ignored")
         return None
-    return doc  # type: ignore[no-any-return]
+    return doc
 
 
 def _other_caches(doc: Mapping[str, Any]) -> dict[str, Any]:
