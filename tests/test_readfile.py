@@ -73,3 +73,29 @@ def test_a_recorded_state_that_is_not_a_json_file_is_ignored_with_one_warning(
     else:
         with pytest.raises(ValueError):
             readfile.read_json(path, 1 << 20)
+
+
+def test_fifos_in_a_source_tree_or_a_venv_never_block(tmp_path: Path) -> None:
+    """setup.py of a local source, a METADATA or uv_build.json in the venv: each read
+    goes through readfile, so a FIFO there is skipped, never waited on."""
+    import signal
+
+    from envkey_hook import backend, envcheck, installed
+
+    tree = tmp_path / "src"
+    tree.mkdir()
+    os.mkfifo(tree / "setup.py")
+    dist = tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "extpkg-1.0.dist-info"
+    dist.mkdir(parents=True)
+    os.mkfifo(dist / "METADATA")
+    os.mkfifo(dist / "uv_build.json")
+    signal.alarm(20)  # a regression hangs here: fail instead
+    try:
+        assert backend.read_tree(tree) is None
+        assert installed._metadata(dist / "METADATA") == {}
+        check = envcheck.check_environment(tmp_path / "venv")
+    finally:
+        signal.alarm(0)
+    assert check.problems == [
+        ("extpkg", "unreadable uv_build.json: is a named pipe (FIFO), not a regular file")
+    ]

@@ -74,13 +74,14 @@ def read_tree(tree: Path) -> Backend | None:
     """The backend of a source tree; None when the tree is not there."""
     if not tree.is_dir():
         return None
+    from envkey_hook.errors import InputError
+    from envkey_hook.readfile import TOML_LIMIT, read
+
     files: list[bytes | None] = []
     for name in ("pyproject.toml", "setup.py"):
         try:
-            files.append((tree / name).read_bytes())
-        except FileNotFoundError:
-            files.append(None)
-        except OSError:
+            files.append(read(tree / name, TOML_LIMIT))  # a FIFO there never blocks
+        except InputError:
             return None
     return from_files(files[0], files[1], str(tree))
 

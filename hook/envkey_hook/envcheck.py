@@ -7,7 +7,6 @@ binary passes the record check; only the cache scan (cachescan.py) finds it.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from envkey_hook.cachescan import build_removal
 from envkey_hook.current import Current
 from envkey_hook.names import canonical_name
 from envkey_hook.purge import Notice, Removal
+from envkey_hook.readfile import TOML_LIMIT, read_json
 
 
 @dataclass
@@ -61,11 +61,11 @@ def check_environment(venv: Path) -> EnvCheck:
         installed = _installed(site)
         for package, (_, dist) in sorted(installed.items()):
             try:
-                record = json.loads((dist / "uv_build.json").read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError) as exc:
+                record = read_json(dist / "uv_build.json", TOML_LIMIT)
+            except ValueError as exc:
                 check.problems.append((package, f"unreadable uv_build.json: {exc}"))
+                continue
+            if record is None:
                 continue
             reqs = record.get("extra_build_requires") if isinstance(record, dict) else None
             for item in reqs if isinstance(reqs, list) else []:

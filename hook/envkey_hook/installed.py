@@ -59,16 +59,24 @@ def _read(venv: Path, name: str) -> str | None:
 
 def _metadata(path: Path) -> dict[str, str]:
     """`Name` and `Version` from a METADATA file's headers ({} when unreadable)."""
+    import io
+
+    from envkey_hook.errors import InputError
+    from envkey_hook.readfile import TOML_LIMIT, open_regular
+
     out: dict[str, str] = {}
     try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
+        f = open_regular(path, TOML_LIMIT)  # a FIFO there never blocks
+        if f is None:
+            return {}
+        with io.TextIOWrapper(f, encoding="utf-8", errors="replace") as text:
+            for line in text:
                 if not line.strip():
                     break  # the headers end at the first blank line
                 key, sep, value = line.partition(":")
                 if sep and key.lower() in ("name", "version"):
                     out.setdefault(key.lower(), value.strip())
-    except OSError:
+    except (OSError, InputError):
         return {}
     return out
 
