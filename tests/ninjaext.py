@@ -15,10 +15,8 @@ a wrapper; the extension reports the runtime header it was compiled against.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
-import tarfile
 from pathlib import Path
 
 from envkey_hook import fixture
@@ -128,19 +126,7 @@ def ninja_files(version: str = "0.1", name: str = fixture.EXT_NAME) -> dict[str,
 
 def ninja_sdist(dest: Path, version: str = "0.1", name: str = fixture.EXT_NAME) -> Path:
     """Write the ninja-built extension as an sdist archive `<name>-<version>.tar.gz`."""
-    base = f"{name.replace('-', '_')}-{version}"
-    pkg_info = f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\nRequires-Dist: rtlib\n"
-    members = {**ninja_files(version, name), "PKG-INFO": pkg_info}
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"{base}.tar.gz"
-    with tarfile.open(path, "w:gz") as tf:
-        for rel, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{base}/{rel}")
-            info.size = len(data)
-            info.mtime = 1577836800
-            tf.addfile(info, io.BytesIO(data))
-    return path
+    return fixture.ext_sdist(dest, version, name, ninja_files(version, name))
 
 
 def compiler_wrapper(dest: Path) -> Path:

@@ -36,3 +36,14 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def replace_config(path: Path, text: str) -> None:
+    """`write_atomic` for a settings file envkey-hook rewrites (`fix`): InputError,
+    naming the file, when it cannot be written."""
+    from envkey_hook.errors import InputError
+
+    try:
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None

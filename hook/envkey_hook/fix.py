@@ -205,12 +205,9 @@ def fix(
         done = e.describe(settings, check)
         print(f"{'would fix' if check else 'fixed'} {path}: {e.package}: {done}", file=out)
     if not check:
-        try:
-            from envkey_hook.atomic import write_atomic
+        from envkey_hook.atomic import replace_config
 
-            write_atomic(path, new_text.encode("utf-8"))
-        except OSError as exc:
-            raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+        replace_config(path, new_text)
     return EXIT_ACTION
 
 

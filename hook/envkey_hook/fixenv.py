@@ -128,9 +128,14 @@ def fix_keys(
     uv_toml = (project / "uv.toml").is_file()
     path = project / ("uv.toml" if uv_toml else "pyproject.toml")
     uv_path: tuple[str, ...] = () if uv_toml else ("tool", "uv")
+    from envkey_hook import readfile
+
+    raw = readfile.read(path, readfile.TOML_LIMIT)  # a FIFO there is an error, not a hang
+    if raw is None:
+        raise InputError(path, "not found")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise InputError(path, f"cannot read: {exc}") from None
     new = apply(text, uv_path, due)
     _verify(text, new, path, uv_path, due)
@@ -139,10 +144,7 @@ def fix_keys(
             verb = "would fix" if check else "fixed"
             print(f'{verb} {path}: {name}: {EBV} {var} = "{value}"', file=out)
     if not check:
-        from envkey_hook.atomic import write_atomic
+        from envkey_hook.atomic import replace_config
 
-        try:
-            write_atomic(path, new.encode("utf-8"))
-        except OSError as exc:
-            raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+        replace_config(path, new)
     return EXIT_ACTION

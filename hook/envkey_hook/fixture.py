@@ -194,11 +194,13 @@ def ext_source_dir(dest: Path, version: str = "0.1", name: str = EXT_NAME) -> Pa
     return dest
 
 
-def ext_sdist(dest: Path, version: str = "0.1", name: str = EXT_NAME) -> Path:
-    """Write the extension as an sdist archive `<name>-<version>.tar.gz`."""
+def ext_sdist(
+    dest: Path, version: str = "0.1", name: str = EXT_NAME, files: dict[str, str] | None = None
+) -> Path:
+    """Write the extension (or `files`) as an sdist archive `<name>-<version>.tar.gz`."""
     base = f"{name.replace('-', '_')}-{version}"
     pkg_info = f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\nRequires-Dist: rtlib\n"
-    members = {**ext_files(version, name), "PKG-INFO": pkg_info}
+    members = {**(ext_files(version, name) if files is None else files), "PKG-INFO": pkg_info}
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{base}.tar.gz"
     with tarfile.open(path, "w:gz") as tf:
