@@ -39,7 +39,7 @@ import statistics, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 import cachegen
-from envkey_hook import purge
+from envkey_hook import purge, purgeexec
 from envkey_hook.cache import hash_kinds
 from envkey_hook.remove import AllowedSet
 cache, template = Path(sys.argv[1]), Path(sys.argv[2])
@@ -49,7 +49,7 @@ for _ in range(int(sys.argv[4])):
     start = time.perf_counter()
     target = purge.Target(cachegen.PACKAGE, hash_kinds=hash_kinds(["registry"]))  # as `run` does
     removals, _ = purge.plan(cache, [target], cache)
-    done = purge.execute(removals, cache, AllowedSet(cache=cache))
+    done = purgeexec.execute(removals, cache, AllowedSet(cache=cache))
     times.append(time.perf_counter() - start)
     assert len(done.removed) == 3, done
 print(statistics.median(times))

@@ -153,6 +153,30 @@ class Project:
         return HookResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+REQUIRES_PYTHON = f">={sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def offline_pyproject(
+    tmp_path: Path, wheelhouse: Path, runtime: str = "1.0", **options: bool
+) -> str:
+    """The fixture project's pyproject.toml at `runtime`, resolved offline from the test
+    wheelhouse (setuptools) and `tmp_path/links` (runtime wheels and the extension's sdist,
+    written on first use). `options`: `project_pyproject`'s flags (`match_runtime`)."""
+    links = tmp_path / "links"
+    if not links.is_dir():
+        fixture.write_runtime_wheels(links)
+        fixture.ext_sdist(links)
+    return fixture.project_pyproject(
+        "extpkg",
+        runtime,
+        find_links=[str(wheelhouse), str(links)],
+        extra_uv="no-index = true\n",
+        # The wheelhouse's setuptools may not support older Pythons.
+        requires_python=REQUIRES_PYTHON,
+        **options,
+    )
+
+
 def build_dirs(cache: Path) -> list[Path]:
     """setuptools `build/` directories inside uv's shared sdist and git source trees."""
     found = list(cache.glob("sdists-v*/**/src/build"))

@@ -7,15 +7,14 @@ import io
 import json
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import lockedproject
-from e2e_helpers import Isolation, Project, build_dirs, slot_wheels
-from envkey_hook import cachescan, doctor, fixture, wheels
+from e2e_helpers import Isolation, Project, build_dirs, offline_pyproject, slot_wheels
+from envkey_hook import cachescan, doctor, wheels
 from fakecache import add_slot, entry, polluted_entry, setuptools_build
 
 DAY = 86400.0
@@ -300,23 +299,12 @@ def test_explicit_project_without_lock_is_an_input_error(tmp_path: Path) -> None
 
 # --- end to end: two projects, one cache ---------------------------------------------------
 
-REQUIRES_PYTHON = f">={sys.version_info[0]}.{sys.version_info[1]}"
-
 
 def shared_cache_projects(tmp_path: Path, wheelhouse: Path, cache: Path) -> tuple[Project, Project]:
-    links = fixture.write_runtime_wheels(tmp_path / "links")
-    fixture.ext_sdist(links)
     made = []
     for name, runtime in (("a", "1.0"), ("b", "2.0")):
         p = Project(tmp_path / name, cache)
-        pyproject = fixture.project_pyproject(
-            "extpkg",
-            runtime,
-            find_links=[str(wheelhouse), str(links)],
-            extra_uv="no-index = true\n",
-            requires_python=REQUIRES_PYTHON,
-        )
-        p.create(pyproject)
+        p.create(offline_pyproject(tmp_path, wheelhouse, runtime))
         made.append(p)
     return made[0], made[1]
 

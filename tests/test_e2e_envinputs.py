@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_helpers import Isolation, Project, git
-from envkey_hook import fixture
+from e2e_helpers import Isolation, Project, git, offline_pyproject
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +35,8 @@ def _wrapper(dest: Path, ident: str) -> Path:
 
 
 def _start(tmp_path: Path, wheelhouse: Path, cache: Path) -> Project:
-    links = fixture.write_runtime_wheels(tmp_path / "links")
-    fixture.ext_sdist(links)
     project = Project(tmp_path / "project", cache)
-    text = fixture.project_pyproject(
-        "extpkg",
-        "1.0",
-        find_links=[str(wheelhouse), str(links)],
-        extra_uv="no-index = true\n",
-        requires_python=f">={sys.version_info[0]}.{sys.version_info[1]}",
-    )
-    project.create(text)
+    project.create(offline_pyproject(tmp_path, wheelhouse))
     return project
 
 

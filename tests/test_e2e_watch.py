@@ -6,13 +6,11 @@ same cached wheel. envkey-hook watches the runtime and removes the whole entry.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_helpers import Isolation, Project, slot_wheels
-from envkey_hook import fixture
+from e2e_helpers import Isolation, Project, offline_pyproject, slot_wheels
 
 pytestmark = pytest.mark.e2e
 
@@ -20,18 +18,8 @@ WATCH = '\n[tool.envkey-hook]\nextend-watch = ["rtlib"]\n'
 
 
 def start(tmp_path: Path, wheelhouse: Path, cache: Path, config: str = WATCH) -> Project:
-    links = fixture.write_runtime_wheels(tmp_path / "links")
-    fixture.ext_sdist(links)
     project = Project(tmp_path / "project", cache)
-    text = fixture.project_pyproject(
-        "extpkg",
-        "1.0",
-        find_links=[str(wheelhouse), str(links)],
-        extra_uv="no-index = true\n",
-        match_runtime=False,
-        requires_python=f">={sys.version_info[0]}.{sys.version_info[1]}",
-    )
-    project.create(text + config)
+    project.create(offline_pyproject(tmp_path, wheelhouse, match_runtime=False) + config)
     project.sync()
     assert project.built_against() == ("1.0", "1.0")
     project.set_runtime("2.0")

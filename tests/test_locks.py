@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from envkey_hook.locks import CacheLocks, LockBusy, lock_holder
-from envkey_hook.purge import Target, execute, plan
+from envkey_hook.purge import Target, plan
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import AllowedSet
 from fakecache import polluted_entry
 

@@ -14,11 +14,11 @@ from envkey_hook.cache import Entry
 from envkey_hook.purge import (
     Removal,
     Target,
-    execute,
     find_polluted,
     is_setuptools_build_dir,
     plan,
 )
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import AllowedSet
 from fakecache import add_slot, entry, polluted_entry, setuptools_build
 

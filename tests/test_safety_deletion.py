@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from e2e_helpers import content_snapshot, git, git_commit_all, git_init
-from envkey_hook.purge import Target, execute, plan
+from envkey_hook.purge import Target, plan
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import TRASH_PREFIX, AllowedSet
 from envkey_hook.run import Outcome
 from fakecache import entry, polluted_entry, setuptools_build
@@ -284,7 +285,8 @@ _NO_DAC = """
 import sys
 from pathlib import Path
 from envkey_hook.errors import InputError
-from envkey_hook.purge import Target, execute, plan
+from envkey_hook.purge import Target, plan
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import AllowedSet
 repo = Path(sys.argv[1])
 removals, _ = plan(None, [Target("extpkg", local_dirs=frozenset({repo / "ext"}))], repo)

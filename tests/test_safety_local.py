@@ -24,7 +24,8 @@ from envkey_hook.cache import Entry
 from envkey_hook.envkey import EnvKey
 from envkey_hook.errors import InputError
 from envkey_hook.locks import LockBusy
-from envkey_hook.purge import Target, execute, find_polluted, plan
+from envkey_hook.purge import Target, find_polluted, plan
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import TRASH_PREFIX, AllowedSet, RefusedRemoval, remove_tree
 from fakecache import add_slot, entry, polluted_entry, setuptools_build
 from test_locks import held
@@ -225,7 +226,7 @@ def test_read_only_directory_stops_before_anything_is_deleted(
     removals, _ = plan(cache, [Target("extpkg")], tmp_path)
     real = os.access
     monkeypatch.setattr(
-        "envkey_hook.purge.os.access",
+        "envkey_hook.purgeexec.os.access",
         lambda p, mode, **kw: Path(p) != tree["rev"] and real(p, mode, **kw),
     )
     with pytest.raises(InputError, match="read-only"):
@@ -287,7 +288,8 @@ def test_vanishing_while_planning_is_not_a_warning(
 _RUNNER = """
 import json, sys, time
 from pathlib import Path
-from envkey_hook.purge import Target, execute, plan
+from envkey_hook.purge import Target, plan
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import AllowedSet
 cache, go, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 while not go.exists():

@@ -14,7 +14,7 @@ bind mount of a directory outside, which has the same st_dev): a tree holding ei
 must not be removed at all. Mounts are real when this process may mount (root);
 otherwise /proc/self/mountinfo is simulated, which is what the removal consults.
 
-Then `purge.plan` + `purge.execute` run, and an oracle written from the issue's text,
+Then `purge.plan` + `purgeexec.execute` run, and an oracle written from the issue's text,
 not from the code, checks the whole tree: every path that disappeared lies inside the
 allowed set, and every other path (the outside directory included) is byte-identical.
 Examples: 1,000 by default (`ENVKEY_PROPERTY_EXAMPLES` overrides).
@@ -38,7 +38,8 @@ from hypothesis import strategies as st
 
 from envkey_hook.locks import LockBusy
 from envkey_hook.names import canonical_name
-from envkey_hook.purge import Result, Target, execute, plan
+from envkey_hook.purge import Result, Target, plan
+from envkey_hook.purgeexec import execute
 from envkey_hook.remove import TRASH_PREFIX, AllowedSet, RefusedRemoval, remove_tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fd-based removal is Unix-only")

@@ -378,8 +378,8 @@ def counted(orig):
         return orig(*args, **kwargs)
     return call
 
-import envkey_hook.purge as purge
-execute = purge.execute
+import envkey_hook.purgeexec as purgeexec
+execute = purgeexec.execute
 
 def counting_execute(*args, **kwargs):
     for name in ("open", "close", "rename", "replace", "unlink", "rmdir", "stat", "lstat",
@@ -387,7 +387,7 @@ def counting_execute(*args, **kwargs):
         setattr(os, name, counted(getattr(os, name)))
     return execute(*args, **kwargs)
 
-purge.execute = counting_execute
+purgeexec.execute = counting_execute
 from envkey_hook.cli import main
 rc = main(["run"])
 sys.stderr.write(f"ops={n}\\n")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import lockedproject
-from e2e_helpers import Isolation, Project, slot_wheels
-from envkey_hook import fixture, state, sync
+from e2e_helpers import Isolation, Project, offline_pyproject, slot_wheels
+from envkey_hook import state, sync
 from envkey_hook.errors import InputError
 from envkey_hook.run import Options, run
 
@@ -194,22 +194,11 @@ def test_no_uv_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 # --- end to end with the real uv -----------------------------------------------------------
 
-REQUIRES_PYTHON = f">={sys.version_info[0]}.{sys.version_info[1]}"
-
 
 def synced_project(tmp_path: Path, wheelhouse: Path, cache: Path) -> Project:
     """A committed project at rtlib 1.0, synced with `envkey-hook sync` (state recorded)."""
-    links = fixture.write_runtime_wheels(tmp_path / "links")
-    fixture.ext_sdist(links)
     p = Project(tmp_path / "project", cache)
-    pyproject = fixture.project_pyproject(
-        "extpkg",
-        "1.0",
-        find_links=[str(wheelhouse), str(links)],
-        extra_uv="no-index = true\n",
-        requires_python=REQUIRES_PYTHON,
-    )
-    p.create(pyproject)
+    p.create(offline_pyproject(tmp_path, wheelhouse))
     rc, _, err = go("--project", str(p.root), "--", "-q")
     assert rc == 0, err
     assert p.built_against() == ("1.0", "1.0")

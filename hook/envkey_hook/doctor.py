@@ -253,7 +253,7 @@ def _fix(
     removals: list[Removal], ctx: _Context, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
     """Remove under uv's locks; the number of removals that failed."""
-    from envkey_hook import purge
+    from envkey_hook import purgeexec
     from envkey_hook.locks import LockBusy
     from envkey_hook.preflight import virtualenvs
     from envkey_hook.remove import AllowedSet
@@ -263,7 +263,7 @@ def _fix(
     venvs = virtualenvs(project, os.environ)
     allowed = AllowedSet(cache=ctx.cache, repo=ctx.cur.root if ctx.cur else None, venvs=venvs)
     try:
-        result = purge.execute(removals, ctx.cache, allowed, lock_timeout=args.lock_timeout)
+        result = purgeexec.execute(removals, ctx.cache, allowed, lock_timeout=args.lock_timeout)
     except LockBusy as busy:
         print(f"error: {busy}; nothing was deleted", file=err)
         return 1

@@ -518,6 +518,7 @@ def _purge(
         return
     from envkey_hook.locks import LockBusy
     from envkey_hook.preflight import virtualenvs
+    from envkey_hook.purgeexec import execute
     from envkey_hook.remove import AllowedSet
 
     def replan() -> tuple[list[Removal], list[Notice]]:
@@ -529,9 +530,7 @@ def _purge(
 
     allowed = AllowedSet(cache=cache, repo=root, venvs=virtualenvs(project, os.environ))
     try:
-        result = purge.execute(
-            removals, cache, allowed, lock_timeout=opts.lock_timeout, replan=replan
-        )
+        result = execute(removals, cache, allowed, lock_timeout=opts.lock_timeout, replan=replan)
     except LockBusy as busy:
         outcome.busy = str(busy)
         return
