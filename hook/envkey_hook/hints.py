@@ -3,6 +3,9 @@
 uv normalizes package names, so `nv_grouped_gemm` and `nv-grouped-gemm` are one key: a
 second spelling is a duplicate key, and uv then ignores all of `[tool.uv]`. The hint
 therefore reuses the spelling the file already has and prints the whole merged entry.
+It also keeps the table's own form: a `[tool.uv.extra-build-dependencies]` header added to
+a file that holds the table inline (`extra-build-dependencies = { ... }`) or as dotted
+keys (`extra-build-dependencies.pkg = [...]`) under `[tool.uv]` is a duplicate table too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Hint(NamedTuple):
-    """`lines` (`key = [...]`, whole entries) go under `header` in `file`."""
+    """`lines` (`key = [...]`, whole entries) go under `header` in `file` (an empty
+    header: at the top of the file, before any table)."""
 
     file: str
     header: str
@@ -48,11 +52,9 @@ def project_file(read: ProjectReader, rel: str) -> tuple[str, dict[str, Any]]:
 def migration(pairs: Iterable[tuple[str, str]], read: ProjectReader, rel: str) -> Hint:
     """The merged `extra-build-dependencies` entries adding match-runtime for each pair."""
     path, table = project_file(read, rel)
-    header = (
-        "[extra-build-dependencies]"
-        if path.endswith("uv.toml")
-        else ("[tool.uv.extra-build-dependencies]")
-    )
+    parent = "" if path.endswith("uv.toml") else "[tool.uv]"
+    header = "[extra-build-dependencies]" if not parent else "[tool.uv.extra-build-dependencies]"
+    form = _form(read(path) or b"", parent) if "extra-build-dependencies" in table else "table"
     existing = table.get("extra-build-dependencies", {})
     existing = existing if isinstance(existing, dict) else {}
     spelling = {canonical_name(k): k for k in existing}
@@ -66,7 +68,30 @@ def migration(pairs: Iterable[tuple[str, str]], read: ProjectReader, rel: str) -
         named = {_requirement_name(i) for i in items}
         items += [{"requirement": r, "match-runtime": True} for r in runtimes if r not in named]
         lines.append(f"{_key(key)} = [{', '.join(_value(i) for i in items)}]")
+    if form == "dotted":
+        return Hint(path, parent, tuple(f"extra-build-dependencies.{ln}" for ln in lines))
+    if form == "inline":  # the whole table, every entry, on the one line it lives on
+        merged = {**existing, **_parsed(lines)}
+        return Hint(path, parent, (f"extra-build-dependencies = {_value(merged)}",))
     return Hint(path, header, tuple(lines))
+
+
+def _form(data: bytes, parent: str) -> str:
+    """How the file spells its extra-build-dependencies table: under its own header
+    ("table"), as dotted keys ("dotted") or as one inline table ("inline")."""
+    text = data.decode("utf-8", "replace")
+    prefix = r"tool\s*\.\s*uv\s*\.\s*" if parent else ""
+    if re.search(rf"^\s*\[\s*{prefix}extra-build-dependencies\s*\]", text, re.M):
+        return "table"
+    if re.search(r"^\s*extra-build-dependencies\s*\.", text, re.M):
+        return "dotted"
+    return "inline"
+
+
+def _parsed(lines: list[str]) -> dict[str, Any]:
+    from envkey_hook.tomlcompat import loads
+
+    return loads("\n".join(lines).encode(), "hint")
 
 
 def _requirement_name(item: Any) -> str:

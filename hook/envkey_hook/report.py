@@ -125,9 +125,10 @@ def migration_hint(pairs: list[tuple[str, str]], paint: Painter, hint: Hint | No
         f"{paint('cyan', 'hint')}: uv reuses the same cached build of "
         + ", ".join(sorted(by_pkg))
         + f" when the runtime moves; let uv key it by runtime version in {where} "
-        "(replace the package's entry if it has one):",
-        "  " + (hint.header if hint is not None else "[tool.uv.extra-build-dependencies]"),
+        "(replace each entry below where the file has one, else add it):",
     ]
+    header = hint.header if hint is not None else "[tool.uv.extra-build-dependencies]"
+    lines += [f"  {header}"] if header else []  # empty: uv.toml's top level
     if hint is not None:
         lines += [f"  {line}" for line in hint.lines]
     for package, runtimes in sorted(by_pkg.items()) if hint is None else ():

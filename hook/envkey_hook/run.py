@@ -92,6 +92,12 @@ class Outcome:
         """(package, runtime) pairs uv cannot key by runtime version until the user opts in."""
         from envkey_hook.config import BUILD_TOOLS  # a tool the user watches: not a runtime
 
+        def unkeyed_now(c: Change) -> bool:
+            # A change is unkeyed when either state leaves it out of uv's key; the hint is
+            # about the target only: a commit that opted in has nothing left to paste.
+            key = self.envkeys.get(c.package)
+            return key is None or c.input in key.unkeyed
+
         return sorted(
             {
                 (c.package, c.input)
@@ -100,6 +106,7 @@ class Outcome:
                 and " " not in c.input
                 and not is_env_label(c.input)
                 and c.input not in BUILD_TOOLS
+                and unkeyed_now(c)
             }
         )
 
