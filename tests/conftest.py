@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +68,71 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def template(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> hookrepo.Template:
     """One repository with two synced uv projects, shared by both hook installers' tests."""
     return hookrepo.template(tmp_path_factory, wheelhouse)
+
+
+# Every migration hint a test produced in this process: (test id, the file's text the
+# hint merges with, the hint). pytest_sessionfinish pastes each and asks the real uv.
+_HINTS: list[tuple[str, bytes | None, Any]] = []
+
+
+@pytest.fixture(autouse=True)
+def record_hints(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Record the TOML hints this test makes envkey-hook print (issue 12 item 4)."""
+    from envkey_hook import hints
+
+    real = hints.migration
+
+    def migration(pairs: Any, read: Any, rel: str) -> Any:
+        seen: dict[str, bytes | None] = {}
+
+        def reading(path: str) -> bytes | None:
+            seen[path] = read(path)
+            return seen[path]
+
+        hint = real(pairs, reading, rel)
+        _HINTS.append((request.node.nodeid, seen.get(hint.file), hint))
+        return hint
+
+    monkeypatch.setattr(hints, "migration", migration)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Paste every recorded hint into the file it was made for and let the real uv read
+    it: a hint uv rejects fails the session, whichever test printed it."""
+    if not _HINTS:
+        return
+    import tempfile
+
+    from pastecheck import extra_build_dependencies, paste, show_settings
+
+    failures = []
+    done = set()
+    with tempfile.TemporaryDirectory(prefix="envkey-hints-") as tmp:
+        for i, (test, text, hint) in enumerate(_HINTS):
+            if (text, hint) in done:
+                continue
+            done.add((text, hint))
+            root = Path(tmp) / str(i)
+            target = root / hint.file
+            target.parent.mkdir(parents=True)
+            original = (text or b"").decode("utf-8", "replace")
+            target.write_text(paste(original, hint.header, hint.lines))
+            if target.name == "uv.toml":  # uv needs a project to read a uv.toml in
+                (target.parent / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+            proc = show_settings(target.parent, root / "cache")
+            shown = extra_build_dependencies(proc.stdout)
+            bad = proc.returncode != 0 or "warning" in proc.stderr.lower()
+            if not bad:
+                bad = not any(mr for deps in shown.values() for _, mr in deps)
+            if bad:
+                failures.append(f"{test}: {hint}\n{proc.stderr}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if failures:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if reporter is not None:
+        reporter.write_line(
+            f"pasted {len(done)} distinct migration hint(s) from this session into their "
+            f"projects: {len(failures)} rejected by uv"
+        )
+        for f in failures:
+            reporter.write_line(f"hint rejected by uv: {f}", red=True)
