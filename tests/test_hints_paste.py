@@ -12,13 +12,18 @@ the session produced in-process (see `pytest_sessionfinish` there).
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import test_corpus as corpus
 from envkey_hook import fixture
-from pastecheck import assert_uv_reads, extra_build_dependencies, paste, uv_binary
+from envkey_hook.tomlcompat import loads
+from pastecheck import assert_uv_reads, extra_build_dependencies, paste, show_settings, uv_binary
 
 HOOK = Path(__file__).resolve().parent.parent / "hook" / "envkey_hook"
 
@@ -118,8 +123,6 @@ def test_migration_hint_pastes_into_every_form(
 ) -> None:
     """Pasted as printed, uv reads the file without a warning, keys `pkg` by rtlib's
     version, keeps what the entry held, and envkey-hook has nothing more to propose."""
-    from envkey_hook.tomlcompat import loads
-
     proj, env = _project(tmp_path, form, pkg, key)
     header, lines = _hint(_run(proj, tmp_path, capsys))
     target = proj / ("uv.toml" if form in UV_TOML else "pyproject.toml")
@@ -165,3 +168,93 @@ def test_no_hint_once_the_target_opts_in(
     assert lock.returncode == 0
     out = _run(proj, tmp_path, capsys)
     assert "extpkg: rtlib" in out and "hint: uv reuses" not in out, out
+
+
+def _hint_lines(out: str) -> list[str]:
+    return [ln for ln in out.splitlines() if re.match(r"(hint|would fix)\b", ln)]
+
+
+def _check_commands(lines: list[str], project: Path, cache: Path) -> None:
+    """Each `uv ...` a hint names is accepted by the real uv, run in the project with
+    the test's cache (`--show-settings`: parsed and resolved into settings, not run)."""
+    for ln in lines:
+        for cmd in re.findall(r"`(uv [^`]*)`", ln):
+            args = shlex.split(cmd)
+            proc = show_settings(project, cache, args[1:])
+            assert proc.returncode == 0, f"{ln}\n{proc.stderr}"
+            assert "warning" not in proc.stderr.lower(), f"{ln}\n{proc.stderr}"
+
+
+def _lock_deps(project: Path) -> dict[str, set[str]]:
+    """Each locked package's direct dependencies, over all its entries."""
+    from envkey_hook.names import canonical_name
+
+    lock = loads((project / "uv.lock").read_bytes(), "uv.lock")
+    deps: dict[str, set[str]] = {}
+    for pkg in lock.get("package", []):
+        names = deps.setdefault(canonical_name(pkg["name"]), set())
+        for d in pkg.get("dependencies", []):
+            names.add(canonical_name(d["name"]))
+        for group in pkg.get("optional-dependencies", {}).values():
+            names |= {canonical_name(d["name"]) for d in group}
+    return deps
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("entry", corpus.MANIFEST["pairs"], ids=lambda e: e["id"])
+def test_corpus_pair_hints_are_valid(entry: dict[str, Any], tmp_path: Path) -> None:
+    """On every real commit pair, `run --dry-run`'s migration hint, pasted into the
+    project's pyproject.toml, is read by uv without a warning with each pasted runtime
+    keyed, names only runtimes the package depends on in the lock, and every `uv`
+    command a hint names is accepted by uv."""
+    project = tmp_path / "project"
+    corpus._copy(corpus.CORPUS / entry["base"], project)
+    corpus._git(project, "init", "-q", "-b", "main")
+    corpus._git(project, "add", "-A")
+    corpus._git(project, "commit", "-q", "-m", "baseline")
+    corpus._git(project, "apply", str(corpus.CORPUS / entry["patch"]))
+    corpus._environment(project, entry["python"], entry["environment"])
+    cmd = [*corpus.ENVKEY_HOOK, "run", "--dry-run", "--cache-dir", corpus._cache(project)]
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    cache = tmp_path / "uv-cache"
+    _check_commands(_hint_lines(proc.stdout + proc.stderr), project, cache)
+    if "hint: uv reuses" not in proc.stdout:
+        return
+    header, lines = _hint(proc.stdout)
+    deps = _lock_deps(project)
+    stored = show_settings(project, cache)
+    before, had = stored.stderr, extra_build_dependencies(stored.stdout)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(paste(pyproject.read_text(encoding="utf-8"), header, lines))
+    shown = extra_build_dependencies(assert_uv_reads(project, cache, before))
+    for package, items in loads("\n".join(lines), "hint").items():
+        for item in items:
+            if isinstance(item, dict) and item.get("match-runtime"):
+                runtime = item["requirement"]
+                assert runtime in deps[package], f"{package} does not depend on {runtime}"
+                assert (runtime, True) not in had.get(package, []), f"{package}: already keyed"
+                assert (runtime, True) in shown[package], shown
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("entry", corpus.MANIFEST["projects"], ids=lambda e: e["id"])
+def test_corpus_project_hints_are_valid(entry: dict[str, Any], tmp_path: Path) -> None:
+    """On every real project, whatever `status`, `doctor` and `fix --check` propose is
+    valid for uv: `uv` commands are accepted, and `fix` (what --check would write)
+    leaves a file uv reads without a warning."""
+    project = tmp_path / "project"
+    corpus._copy(corpus.CORPUS / entry["dir"], project)
+    corpus._environment(project, entry["python"], entry["environment"])
+    cache = tmp_path / "uv-cache"
+    before = show_settings(project, cache).stderr  # warnings of the project as stored
+    for args in (["status"], ["doctor"], ["fix", "--check"]):
+        cmd = [*corpus.ENVKEY_HOOK, *args, "--cache-dir", corpus._cache(project)]
+        proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+        assert proc.returncode in (0, 1), proc.stderr
+        lines = _hint_lines(proc.stdout + proc.stderr)
+        _check_commands(lines, project, cache)
+        if args[0] == "fix" and any(ln.startswith("would fix") for ln in lines):
+            fixed = subprocess.run(cmd[:-4] + cmd[-3:], cwd=project, capture_output=True)
+            assert fixed.returncode in (0, 1), fixed.stderr
+            assert_uv_reads(project, cache, before)
