@@ -12,6 +12,7 @@ the session produced in-process (see `pytest_sessionfinish` there).
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 
 import test_corpus as corpus
 from envkey_hook import fixture
+from envkey_hook.names import canonical_name
 from envkey_hook.tomlcompat import loads
 from pastecheck import assert_uv_reads, extra_build_dependencies, paste, show_settings, uv_binary
 
@@ -258,3 +260,282 @@ def test_corpus_project_hints_are_valid(entry: dict[str, Any], tmp_path: Path) -
             fixed = subprocess.run(cmd[:-4] + cmd[-3:], cwd=project, capture_output=True)
             assert fixed.returncode in (0, 1), fixed.stderr
             assert_uv_reads(project, cache, before)
+
+
+# Every place the code builds a hint a user may paste or run, found by
+# `_hint_sites` (module, literal text, `{}` for what is filled in), and its kind.
+# A new hint fails test_every_hint_site_is_covered until it is listed here, under a kind
+# PROOFS proves valid.
+HINT_SITES: dict[tuple[str, str], str] = {
+    ("cachelinks.py", "rm -- {}"): "rm",
+    ("cachelinks.py", "uv cache clean {}"): "uv",
+    ("cli.py", "{} removal(s) had begun: run `envkey-hook run -v` again"): "envkey-hook",
+    (
+        "cli.py",
+        "Remove the hook scripts `envkey-hook install` wrote (and only those) from the "
+        "directory git runs hooks from, restoring a hook kept as <type>.pre-envkey-hook. The "
+        "recorded state in <git dir>/envkey-hook/ and the tool itself stay: see the README's "
+        "Uninstall section.",
+    ): "envkey-hook",
+    ("current.py", "not found (run `uv lock` first)"): "uv",
+    ("demo.py", "Bump rtlib to 2.0 and run plain `uv sync` (the bug, astral-sh/uv#16850)"): "uv",
+    ("demo.py", "envkey-hook run"): "envkey-hook",
+    ("demo.py", "uv sync --reinstall-package extpkg"): "uv",
+    ("doctor.py", ", then `uv sync {}` {}"): "uv",
+    ("doctor.py", "`uv cache clean {}`"): "uv",
+    ("doctor.py", "hint: run `envkey-hook doctor --fix`{}"): "envkey-hook",
+    (
+        "doctor.py",
+        "hint: run `envkey-hook run` (it removes builds made with another toolchain)",
+    ): "envkey-hook",
+    ("doctor.py", "hint: run `uv sync {}` {}"): "uv",
+    ("doctor.py", "hint: stale build state stays: run `{}`"): "fix",
+    ("doctor.py", "not found (run `uv lock` first)"): "uv",
+    (
+        "fix.py",
+        "builds with torch's BuildExtension: ninja ignores --force and keeps objects whose "
+        "headers carry older mtimes, so each envkey gets its own build-temp directory; run "
+        "`envkey-hook fix` again whenever its build inputs move, before `uv sync` (the "
+        "envkey-hook-fix pre-commit hook does it at commit time), and keep the purge hook "
+        "(envkey-hook run) for moves synced before a commit",
+    ): "envkey-hook",
+    (
+        "fix.py",
+        "not counted: its build backend is unknown (no source in uv's cache yet: `uv sync` "
+        "first, or --assume-setuptools); meanwhile `envkey-hook run` purges its stale build "
+        "state",
+    ): "envkey-hook",
+    (
+        "fix.py",
+        "not counted: no envkey for it here (not built from source for this interpreter in "
+        "uv.lock; run `uv lock` first); `envkey-hook run` purges its stale build state",
+    ): "envkey-hook",
+    ("gitstate.py", " (shallow clone? run `git fetch --unshallow`)"): "git",
+    ("lockfile.py", "not found (run `uv lock` first)"): "uv",
+    ("purge.py", "renamed away but not fully deleted ({}): `envkey-hook run` retries"): (
+        "envkey-hook"
+    ),
+    ("purge.py", "rm -rf -- "): "rm",
+    ("purge.py", "uv cache clean {}"): "uv",
+    ("report.py", "clear it by hand, then run `envkey-hook run`"): "envkey-hook",
+    ("report.py", "{}: the installed copy may hold a stale build (a plain `uv sync` keeps it)"): (
+        "uv"
+    ),
+    ("report.py", "{}: stale build state stays: {}"): "fix",
+    ("report.py", "{}: run `{}`"): "next-command",
+    ("report.py", "{}: uv reuses the same cached build of "): "toml",
+    ("run.py", "envkey-hook run"): "envkey-hook",
+    ("run.py", "not found (run `uv lock` first)"): "uv",
+    ("run.py", "not inside a git repository (run `git init`, or pass --project)"): "git",
+    ("run.py", "uv lock"): "uv",
+    ("run.py", "uv sync "): "uv",
+    (
+        "run.py",
+        "{} is out of date: {} changed {} since {}, {} did not; run `uv lock`, then "
+        "`envkey-hook run` again (until then the next `uv sync` relocks and builds in what "
+        "the old lock left)",
+    ): "uv",
+    ("status.py", "hint: `envkey-hook doctor --fix` removes the polluted slots"): "envkey-hook",
+    ("status.py", "hint: build inputs changed since the last run: `envkey-hook sync`"): (
+        "envkey-hook"
+    ),
+    ("sync.py", "hint: "): "filter",  # sync drops run's hint lines: it reinstalls itself
+    (
+        "sync.py",
+        "note: dry run: uv.lock does not exist yet, nothing compared (a real sync compares "
+        "it once `uv lock` has written it)",
+    ): "uv",
+}
+
+# How each kind is proven valid (the tests of this module that do it).
+PROOFS = {
+    "toml": ["test_migration_hint_pastes_into_every_form", "test_corpus_pair_hints_are_valid"],
+    "uv": ["test_uv_commands_in_hints_are_accepted_by_uv", "test_corpus_pair_hints_are_valid"],
+    "envkey-hook": ["test_envkey_hook_commands_in_hints_parse"],
+    "next-command": ["test_next_commands_are_valid"],
+    "fix": ["test_fix_commands_clear_only_the_stale_state"],
+    "rm": ["test_fix_commands_clear_only_the_stale_state"],
+    "git": ["test_git_commands_in_hints_run"],
+    "filter": [],
+}
+
+_WANT = re.compile(
+    r"\bhint\b[^`]*[:`]|`(?:uv|envkey-hook|git|rm) [^`]*`|^\{\}: (?:run `|stale build|uv reuses)"
+    r"|^(?:uv (?:sync|lock|cache clean)|rm -|envkey-hook (?:run|sync|doctor|fix))"
+)
+
+
+def _literal(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = node.values
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in parts)  # type: ignore[misc]
+    return None
+
+
+def _hint_sites() -> set[tuple[str, str]]:
+    """String literals in hook/ that name a command or hint (not docstrings, help texts,
+    module constants)."""
+    out = set()
+    for f in sorted(HOOK.glob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        skip: set[int] = set()
+        for n in ast.walk(tree):
+            body = getattr(n, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+                skip.add(id(body[0].value))  # a docstring
+            if isinstance(n, ast.keyword) and n.arg in ("help", "description", "epilog"):
+                skip.update(id(x) for x in ast.walk(n.value))
+            if isinstance(n, ast.JoinedStr):
+                skip.update(id(v) for v in n.values)  # the parts of an f-string
+            if isinstance(n, ast.Assign) and all(
+                isinstance(t, ast.Name) and t.id.isupper() for t in n.targets
+            ):
+                skip.update(id(x) for x in ast.walk(n.value))  # help texts, tables
+        for n in ast.walk(tree):
+            text = _literal(n)
+            if text is not None and id(n) not in skip and _WANT.search(text):
+                out.add((f.name, text))
+    return out
+
+
+def test_every_hint_site_is_covered() -> None:
+    """Each place a hint is built is listed with a kind, and each kind has its proof."""
+    found = _hint_sites()
+    assert sorted(found - set(HINT_SITES)) == [], "new hints: list them with a kind"
+    assert sorted(set(HINT_SITES) - found) == [], "listed hints the code no longer has"
+    here = globals()
+    for kind in set(HINT_SITES.values()):
+        assert all(callable(here.get(t)) for t in PROOFS[kind]), kind
+
+
+def _commands(kind: str, tool: str) -> list[str]:
+    """The `tool ...` commands the sites of `kind` name (templates, `{}` unfilled)."""
+    out = []
+    for (_, text), k in sorted(HINT_SITES.items()):
+        if k == kind:
+            found = re.findall(rf"`({tool} [^`]*)`", text)
+            found += [text.strip()] if text.startswith(f"{tool} ") else []
+            assert found, text
+            out += found
+    return out
+
+
+# What the code fills in where a uv command has a `{}` (doctor and run join
+# `--reinstall-package` options; the rest name one package).
+_FILLED = {
+    "uv sync {}": "uv sync --reinstall-package extpkg --reinstall-package nv_grouped_gemm",
+    "uv cache clean {}": "uv cache clean nv_grouped_gemm",
+}
+
+
+def _uv_accepts(cmd: str, tmp_path: Path) -> str:
+    project = tmp_path / "p"
+    project.mkdir(exist_ok=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '0.1'\n")
+    proc = show_settings(project, tmp_path / "uv-cache", shlex.split(cmd)[1:])
+    assert proc.returncode == 0, f"{cmd}: {proc.stderr}"
+    assert "warning" not in proc.stderr.lower(), f"{cmd}: {proc.stderr}"
+    return proc.stdout
+
+
+def test_uv_commands_in_hints_are_accepted_by_uv(tmp_path: Path) -> None:
+    """Every `uv` command a hint names is accepted by the real uv (its options parsed
+    and resolved into settings), the packages named in effect; `uv cache clean` runs."""
+    commands = {_FILLED.get(c, c) for c in _commands("uv", "uv")}
+    assert all("{}" not in c for c in commands), commands
+    for cmd in sorted(commands):
+        shown = _uv_accepts(cmd, tmp_path)
+        for name in re.findall(r"--reinstall-package (\S+)", cmd):
+            assert f'"{canonical_name(name)}"' in shown, (cmd, shown)
+    env = fixture.env_for_uv(tmp_path / "uv-cache")
+    args = [uv_binary(), *shlex.split(_FILLED["uv cache clean {}"])[1:]]
+    clean = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+
+
+def test_next_commands_are_valid(tmp_path: Path) -> None:
+    """`run`'s closing hint: a reinstall uv accepts naming each package, `uv lock`, or
+    `envkey-hook run` again."""
+    from envkey_hook.cli import build_parser
+    from envkey_hook.run import Outcome
+
+    o = Outcome(".", "HEAD", "worktree")
+    o.stale_installs = ["extpkg", "nv_grouped_gemm"]
+    assert o.next_command is not None and o.next_command.startswith("uv sync ")
+    shown = _uv_accepts(o.next_command, tmp_path)
+    assert '"extpkg"' in shown and '"nv-grouped-gemm"' in shown, shown
+    o.lock_out_of_date = "pyproject.toml changed"
+    assert o.next_command == "uv lock"
+    _uv_accepts(o.next_command, tmp_path)
+    o.busy = "uv holds its lock"
+    args = shlex.split(o.next_command or "")[1:]
+    assert args == ["run"] and build_parser(args).parse_args(args).command == "run"
+
+
+def test_envkey_hook_commands_in_hints_parse() -> None:
+    """Every `envkey-hook` command a hint names is one envkey-hook's parser accepts."""
+    from envkey_hook.cli import build_parser
+
+    for cmd in sorted(set(_commands("envkey-hook", "envkey-hook"))):
+        args = shlex.split(cmd)[1:]
+        assert build_parser(args).parse_args(args).command == args[0], cmd
+
+
+def test_fix_commands_clear_only_the_stale_state(tmp_path: Path) -> None:
+    """The commands a refused or foreign build state comes with, run as printed: the
+    setuptools output goes and a user's file stays (a path with a space and a quote);
+    `uv cache clean` removes the package's cache entry; `rm --` removes the link only."""
+    from envkey_hook import cachelinks, purge
+
+    build = tmp_path / "it's a tree" / "build"
+    for name in ("temp.linux-x86_64-cpython-311", "lib.linux-x86_64-cpython-311"):
+        (build / name).mkdir(parents=True)
+        (build / name / "ext.o").write_text("stale")
+    (build / "notes.txt").write_text("mine")
+    notice = purge._build_dir(build, "local-build", "extpkg", None, "")
+    assert isinstance(notice, purge.Notice) and notice.blocking and notice.fix
+    subprocess.run(["sh", "-c", notice.fix], check=True)
+    assert sorted(p.name for p in build.iterdir()) == ["notes.txt"]
+
+    removal = purge.Removal(tmp_path / "c" / "x", "build-dir", "nv_grouped_gemm", None, 0, "")
+    fix = purge.refusal_notice(removal, "permission denied").fix
+    assert fix == "uv cache clean nv_grouped_gemm"
+    env = fixture.env_for_uv(tmp_path / "uv-cache")
+    from fakecache import entry as cache_entry
+
+    entry = cache_entry(tmp_path / "uv-cache", name="nv-grouped-gemm")
+    (tmp_path / "uv-cache" / "CACHEDIR.TAG").write_text(
+        "Signature: 8a477f597d28d172789f06886806bc55"
+    )
+    args = [uv_binary(), *shlex.split(fix)[1:]]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and not entry.exists(), proc.stderr
+
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "uv-cache" / "sdists-v11" / "editable" / "ab cd"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    subprocess.run(["sh", "-c", cachelinks.clean_command("extpkg", link)], check=True)
+    assert not link.is_symlink() and target.is_dir()
+
+
+def test_git_commands_in_hints_run(tmp_path: Path) -> None:
+    """`git fetch --unshallow` (suggested for a shallow clone) and `git init` run."""
+    assert set(_commands("git", "git")) == {"git fetch --unshallow", "git init"}
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    env = fixture.env_for_uv(tmp_path / "uv-cache")
+    subprocess.run(["git", "init", "-q"], cwd=origin, check=True, env=env)
+    for i in range(2):
+        (origin / "f").write_text(str(i))
+        _git(origin, "add", "-A", env=env)
+        _git(origin, "commit", "-qm", str(i), env=env)
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(clone)], check=True, env=env
+    )
+    subprocess.run(["git", "fetch", "-q", "--unshallow"], cwd=clone, check=True, env=env)
+    assert not (clone / ".git" / "shallow").exists()
