@@ -242,7 +242,7 @@ def test_corpus_pair_hints_are_valid(entry: dict[str, Any], tmp_path: Path) -> N
 @pytest.mark.e2e
 @pytest.mark.parametrize("entry", corpus.MANIFEST["projects"], ids=lambda e: e["id"])
 def test_corpus_project_hints_are_valid(entry: dict[str, Any], tmp_path: Path) -> None:
-    """On every real project, whatever `status`, `doctor` and `fix --check` propose is
+    """On every real project, whatever `status` and `fix --check` propose is
     valid for uv: `uv` commands are accepted, and `fix` (what --check would write)
     leaves a file uv reads without a warning."""
     project = tmp_path / "project"
@@ -250,7 +250,8 @@ def test_corpus_project_hints_are_valid(entry: dict[str, Any], tmp_path: Path) -
     corpus._environment(project, entry["python"], entry["environment"])
     cache = tmp_path / "uv-cache"
     before = show_settings(project, cache).stderr  # warnings of the project as stored
-    for args in (["status"], ["doctor"], ["fix", "--check"]):
+    # (doctor's hints do not depend on the project: proven by the kind tests below.)
+    for args in (["status"], ["fix", "--check"]):
         cmd = [*corpus.ENVKEY_HOOK, *args, "--cache-dir", corpus._cache(project)]
         proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
         assert proc.returncode in (0, 1), proc.stderr
