@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -355,6 +356,7 @@ PROOFS = {
     "envkey-hook": ["test_envkey_hook_commands_in_hints_parse"],
     "next-command": ["test_next_commands_are_valid"],
     "fix": ["test_fix_commands_clear_only_the_stale_state"],
+    # (`envkey-hook fix` edits the file itself: test_fix_rewrites_are_read_by_uv.)
     "rm": ["test_fix_commands_clear_only_the_stale_state"],
     "git": ["test_git_commands_in_hints_run"],
     "filter": [],
@@ -540,3 +542,20 @@ def test_git_commands_in_hints_run(tmp_path: Path) -> None:
     )
     subprocess.run(["git", "fetch", "-q", "--unshallow"], cwd=clone, check=True, env=env)
     assert not (clone / ".git" / "shallow").exists()
+
+
+FIX_GOLDEN = Path(__file__).resolve().parent / "golden" / "fix"
+
+
+@pytest.mark.parametrize(
+    "case", sorted(p.name for p in FIX_GOLDEN.iterdir() if (p / "expected").is_dir())
+)
+def test_fix_rewrites_are_read_by_uv(case: str, tmp_path: Path) -> None:
+    """What `envkey-hook fix` writes (its golden results, which test_fix.py checks
+    against a real run) is read by uv without a warning, `--force` in effect."""
+    project = tmp_path / "project"
+    shutil.copytree(FIX_GOLDEN / case / "project", project)
+    stored = show_settings(project, tmp_path / "uv-cache")
+    shutil.copytree(FIX_GOLDEN / case / "expected", project, dirs_exist_ok=True)
+    shown = assert_uv_reads(project, tmp_path / "uv-cache", stored.stderr)
+    assert shown.count('"--force"') > stored.stdout.count('"--force"'), shown
