@@ -153,6 +153,54 @@ def test_generated_markers_agree_with_packaging(marker: str, environment: dict[s
     assert ours(marker, environment) == packaging_says(marker, environment)
 
 
+def for_sets(marker: str, environment: dict[str, str], sets: list[frozenset[str]]) -> object:
+    """`residual` + `holds_for` as one answer per set of extras (or the exception type)."""
+    try:
+        bits = markers.holds_for(markers.residual(marker, environment), sets)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc)
+    return [bool(bits >> i & 1) for i in range(len(sets))]
+
+
+def each_set(marker: str, environment: dict[str, str], sets: list[frozenset[str]]) -> object:
+    try:
+        return [markers.evaluate(marker, environment, s) for s in sets]
+    except Exception as exc:  # noqa: BLE001
+        return type(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    marker_texts(),
+    st.sampled_from(ENVIRONMENTS),
+    st.lists(st.frozensets(st.sampled_from(VALUES), max_size=4), min_size=1, max_size=6),
+)
+def test_a_residual_answers_as_evaluate_for_every_set_of_extras(
+    marker: str, environment: dict[str, str], sets: list[frozenset[str]]
+) -> None:
+    """The install plan decides a marker once per environment and then only its `extra`
+    tests per scenario: the answers (and the errors) must be evaluate's."""
+    assert for_sets(marker, environment, sets) == each_set(marker, environment, sets)
+
+
+def test_a_residual_of_a_conflict_marker_answers_as_evaluate() -> None:
+    a, b = "extra-5-proj-a", "extra-5-proj-b"
+    marker = (
+        f"(sys_platform == 'linux' and extra == '{a}' and extra != '{b}')"
+        f" or (sys_platform != 'linux' and extra == '{b}') or python_full_version < '3.0'"
+    )
+    sets = [frozenset(), frozenset([a]), frozenset([b]), frozenset([a, b])]
+    for environment in ENVIRONMENTS:
+        assert for_sets(marker, environment, sets) == each_set(marker, environment, sets)
+    assert for_sets(marker, BASE, sets) == [False, True, False, False]
+    # a comparison that raises raises for every set, though another one decides first
+    for raising in (
+        f"sys_platform == 'linux' or extra == '{a}' or platform_release >= '6'",
+        f"sys_platform != 'linux' and extra == '{a}' and platform_release >= '6'",
+    ):
+        assert for_sets(raising, BASE, sets) is each_set(raising, BASE, sets) is ValueError
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "and", "python_version >", "(python_version == '3')", "python_version == '3' garbage"],

@@ -13,12 +13,13 @@ import itertools
 from typing import TYPE_CHECKING, NamedTuple
 
 from envkey_hook import wheeltags
-from envkey_hook.markers import evaluate
+from envkey_hook.markers import evaluate, holds_for, residual
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from envkey_hook.lockfile import Dep, Lock, LockedPackage
+    from envkey_hook.markers import Residual
     from envkey_hook.settings import Settings
 
 # Local trees and non-wheel archives: uv always builds them.
@@ -131,22 +132,6 @@ def _holds(
     return found
 
 
-def _can_hold(
-    marker: str | None,
-    env: Mapping[str, str],
-    extras: frozenset[str],
-    env_key: tuple[tuple[str, str], ...],
-) -> bool:
-    """A marker that cannot be evaluated counts as holding: over-counting costs a rebuild,
-    missing one ships a wrong binary."""
-    if marker is None:
-        return True
-    try:
-        return _holds(marker, env, extras, env_key)
-    except (ValueError, KeyError):
-        return True
-
-
 def _encode(package: str, kind: str, name: str) -> str:
     """How uv names a conflict item in markers: `extra-<len>-<package>-<name>`."""
     return f"{kind}-{len(package)}-{package}-{name}"
@@ -205,8 +190,9 @@ def _walk(
     if not roots:
         return None
     conflicting = {item for s in lock.conflicts for item in s}
-    reached: set[int] = set()
-    for chosen in _scenarios(lock, selection):
+    actives: list[frozenset[str]] = []
+    start: list[tuple[LockedPackage, str, int]] = []
+    for bit, chosen in enumerate(_scenarios(lock, selection)):
 
         def wanted(pkg: str, kind: str, name: str, given: frozenset[str] | None) -> bool:
             if given is not None:
@@ -215,57 +201,89 @@ def _walk(
             return item not in conflicting or item in chosen  # noqa: B023 (used at once)
 
         active: set[str] = {_encode(*i) for i in chosen}
-        start: list[tuple[LockedPackage, tuple[str, ...], tuple[str, ...]]] = []
         for root in roots:
-            extras = tuple(
+            extras = [
                 e for e, _ in root.optional if wanted(root.name, "extra", e, selection.extras)
-            )
-            groups = tuple(
-                g for g, _ in root.groups if wanted(root.name, "group", g, selection.groups)
-            )
+            ]
+            groups = [g for g, _ in root.groups if wanted(root.name, "group", g, selection.groups)]
             active.update(_encode(root.name, "extra", e) for e in extras)
             active.update(_encode(root.name, "group", g) for g in groups)
-            start.append((root, extras, groups))
-        reached |= _reach(start, by_name, env, frozenset(active))
-    return reached
+            parts = ["", *("extra:" + e for e in extras), *("group:" + g for g in groups)]
+            start += [(root, part, 1 << bit) for part in parts]
+        actives.append(frozenset(active))
+    return _reach(start, by_name, env, actives)
 
 
 def _reach(
-    start: Iterable[tuple[LockedPackage, tuple[str, ...], tuple[str, ...]]],
+    start: Iterable[tuple[LockedPackage, str, int]],
     by_name: Mapping[str, list[LockedPackage]],
     env: Mapping[str, str],
-    active: frozenset[str],
+    actives: list[frozenset[str]],
 ) -> set[int]:
+    """One walk for all scenarios: bit i of a mask says "reachable in scenario i", so an
+    entry is reached in the union, and each part of an entry is walked again only for
+    scenarios that reach it anew."""
     env_key = tuple(sorted(env.items()))
-    memo: dict[str, bool] = {}  # marker -> holds, for this env and these active items
-    seen: set[tuple[int, str]] = set()
-    reached: set[int] = set()
+    edge_masks: dict[str, int] = {}  # marker -> the scenarios in which it can hold
+    masks: dict[tuple[int, str], int] = {}  # (entry, part) -> the scenarios reaching it
+    pending: dict[tuple[int, str], int] = {}  # scenarios that reach a queued part anew
     stack: list[tuple[LockedPackage, str]] = []
-    for root, extras, groups in start:
-        stack.append((root, ""))
-        stack += [(root, "extra:" + e) for e in extras]
-        stack += [(root, "group:" + g) for g in groups]
+
+    def push(pkg: LockedPackage, part: str, mask: int) -> None:
+        key = (id(pkg), part)
+        if key in pending:  # still queued: walk it once for all the scenarios
+            pending[key] |= mask
+        else:
+            pending[key] = mask
+            stack.append((pkg, part))
+
+    for pkg, part, mask in start:
+        push(pkg, part, mask)
     while stack:
         pkg, part = stack.pop()
-        if (id(pkg), part) in seen:
+        key = (id(pkg), part)
+        seen = masks.get(key, 0)
+        mask = pending.pop(key) & ~seen
+        if not mask:
             continue
-        seen.add((id(pkg), part))
-        reached.add(id(pkg))
+        masks[key] = seen | mask
         kind, _, name = part.partition(":")
         table = pkg.optional if kind == "extra" else pkg.groups if kind == "group" else ()
         deps = pkg.dependencies if not kind else dict(table).get(name, ())
         for dep in deps:
-            marker = dep.marker
-            if marker is not None:
-                holds = memo.get(marker)
-                if holds is None:
-                    holds = memo[marker] = _can_hold(marker, env, active, env_key)
-                if not holds:
+            along = mask
+            if dep.marker is not None:
+                edge = edge_masks.get(dep.marker)
+                if edge is None:
+                    edge = edge_masks[dep.marker] = _edge_mask(dep.marker, env, actives, env_key)
+                along &= edge
+                if not along:
                     continue
             for target in _resolve(dep, by_name):
-                stack.append((target, ""))
-                stack += [(target, "extra:" + e) for e in dep.extras]
-    return reached
+                push(target, "", along)
+                for e in dep.extras:
+                    push(target, "extra:" + e, along)
+    return {entry for entry, _ in masks}
+
+
+_RESIDUALS: dict[tuple[str, tuple[tuple[str, str], ...]], Residual] = {}
+
+
+def _edge_mask(
+    marker: str,
+    env: Mapping[str, str],
+    actives: list[frozenset[str]],
+    env_key: tuple[tuple[str, str], ...],
+) -> int:
+    """The scenarios in which `marker` can hold. A marker that cannot be evaluated counts
+    as holding: over-counting costs a rebuild, missing one ships a wrong binary."""
+    key = (marker, env_key)
+    if key not in _RESIDUALS:
+        try:
+            _RESIDUALS[key] = residual(marker, env)
+        except (ValueError, KeyError):  # packaging's InvalidMarker, UndefinedEnvironmentName
+            _RESIDUALS[key] = True
+    return holds_for(_RESIDUALS[key], actives)
 
 
 def _resolve(dep: Dep, by_name: Mapping[str, list[LockedPackage]]) -> list[LockedPackage]:

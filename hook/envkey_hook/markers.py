@@ -14,10 +14,11 @@ import sys
 
 TYPE_CHECKING = False  # not typing's: this module is on the changed-lock path
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     _Node = tuple[Any, ...]  # ("cmp", var, op, value) | ("and" | "or", [nodes])
+    Residual = bool | _Node  # what `residual` leaves: nodes of ("x", extra, is_equal)
 
 _VERSION_VARS = frozenset(("python_version", "python_full_version", "implementation_version"))
 _STRING_VARS = frozenset(
@@ -66,6 +67,63 @@ _PARSED: dict[str, _Node | None] = {}
 
 
 def _evaluate(text: str, env: Mapping[str, str], extras: frozenset[str] | None) -> bool:
+    return _eval(_parsed(text), env, extras)
+
+
+def residual(marker: str, env: Mapping[str, str]) -> Residual:
+    """`marker` for many sets of extras: all but its `extra == '...'` tests decided in `env`.
+
+    `holds_for(residual(m, env), [extras])` is `evaluate(m, env, extras)` for every set of
+    extras, and this raises where that would (every comparison is made, as in `evaluate`).
+    """
+    try:
+        return _reduce(_parsed(marker), env)
+    except _Unsupported:
+        if "extra" in marker:
+            raise ValueError(f"cannot evaluate {marker!r} with a set of extras") from None
+        from packaging.markers import Marker
+
+        return Marker(marker).evaluate(dict(env))
+
+
+def holds_for(node: Residual, sets: Sequence[frozenset[str]]) -> int:
+    """The sets of extras a `residual` holds for, as bits (bit i: `sets[i]`); each node is
+    looked at once for all of them (nothing left in a residual can raise)."""
+    full = (1 << len(sets)) - 1
+    having: dict[str, int] = {}
+
+    def bits(n: Residual) -> int:
+        if isinstance(n, bool):
+            return full if n else 0
+        if n[0] == "x":
+            if n[1] not in having:
+                having[n[1]] = sum(1 << i for i, s in enumerate(sets) if n[1] in s)
+            return having[n[1]] if n[2] else full & ~having[n[1]]
+        out = full if n[0] == "and" else 0
+        for child in n[1]:
+            out = out & bits(child) if n[0] == "and" else out | bits(child)
+        return out
+
+    return bits(node)
+
+
+def _reduce(node: _Node, env: Mapping[str, str]) -> Residual:
+    if node[0] == "cmp":
+        _, var, op, value = node
+        if var == "extra" and op in ("==", "!="):
+            return ("x", value, op == "==")
+        return _compare(var, op, value, env)
+    children = [_reduce(child, env) for child in node[1]]  # all of them: any may raise
+    decided: bool = node[0] == "or"  # the value that settles an `or` (True) or an `and` (False)
+    if decided in children:
+        return decided
+    left = [c for c in children if not isinstance(c, bool)]
+    if not left:
+        return not decided
+    return left[0] if len(left) == 1 else (node[0], left)
+
+
+def _parsed(text: str) -> _Node:
     if text not in _PARSED:
         try:
             _PARSED[text] = _Parser(text).parse()
@@ -74,7 +132,7 @@ def _evaluate(text: str, env: Mapping[str, str], extras: frozenset[str] | None) 
     node = _PARSED[text]
     if node is None:
         raise _Unsupported
-    return _eval(node, env, extras)
+    return node
 
 
 def _eval(node: _Node, env: Mapping[str, str], extras: frozenset[str] | None) -> bool:
