@@ -126,7 +126,7 @@ def _reduce(node: _Node, env: Mapping[str, str]) -> Residual:
 def _parsed(text: str) -> _Node:
     if text not in _PARSED:
         try:
-            _PARSED[text] = _Parser(text).parse()
+            _PARSED[text] = _parse(text)
         except _Unsupported:
             _PARSED[text] = None
     node = _PARSED[text]
@@ -146,61 +146,42 @@ def _eval(node: _Node, env: Mapping[str, str], extras: frozenset[str] | None) ->
     return all(results) if kind == "and" else any(results)
 
 
-class _Parser:
-    """Recursive descent over `or` / `and` / parentheses / `var op 'value'`, into nodes."""
-
-    def __init__(self, text: str) -> None:
-        self.tokens: list[tuple[str, ...]] = []
-        pos, end = 0, len(text.rstrip())
-        while pos < end:
-            m = _TOKEN.match(text, pos)
-            if m is None:
-                raise _Unsupported
-            var = m.group("var")
-            if var is None:
-                self.tokens.append((m.group("paren") or m.group("bool"),))
-            else:
-                self.tokens.append(("cmp", var, m.group("op"), m.group("value")))
-            pos = m.end()
-        self.at = 0
-
-    def parse(self) -> _Node:
-        if not self.tokens:
+def _parse(text: str) -> _Node:
+    """`or` / `and` / parentheses / `var op 'value'` into nodes, in one pass over the
+    tokens: or := and ('or' and)*; and := atom ('and' atom)*; atom := '(' or ')' | cmp."""
+    end, at = len(text.rstrip()), 0
+    frames: list[list[list[_Node]]] = [[[]]]  # per open parenthesis: `or` parts of `and`s
+    operand = True  # what must come next: an operand, or an operator / `)` / the end
+    for m in _TOKEN.finditer(text, 0, end):
+        if m.start() != at:
             raise _Unsupported
-        node = self._or()
-        if self.at != len(self.tokens):
+        at = m.end()
+        paren, boolean, var, op, value = m.groups()
+        if operand and var is not None:
+            frames[-1][-1].append(("cmp", var, op, value))
+            operand = False
+        elif operand and paren == "(":
+            frames.append([[]])
+        elif operand:
             raise _Unsupported
-        return node
-
-    def _peek(self, kind: str) -> bool:
-        return self.at < len(self.tokens) and self.tokens[self.at][0] == kind
-
-    def _or(self) -> _Node:
-        parts = [self._and()]
-        while self._peek("or"):
-            self.at += 1
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else ("or", parts)
-
-    def _and(self) -> _Node:
-        parts = [self._atom()]
-        while self._peek("and"):
-            self.at += 1
-            parts.append(self._atom())
-        return parts[0] if len(parts) == 1 else ("and", parts)
-
-    def _atom(self) -> _Node:
-        if self._peek("("):
-            self.at += 1
-            node = self._or()
-            if not self._peek(")"):
-                raise _Unsupported
-            self.at += 1
-            return node
-        if not self._peek("cmp"):
+        elif boolean == "and":
+            operand = True
+        elif boolean == "or":
+            frames[-1].append([])
+            operand = True
+        elif paren == ")" and len(frames) > 1:
+            node = _joined(frames.pop())
+            frames[-1][-1].append(node)
+        else:
             raise _Unsupported
-        self.at += 1
-        return self.tokens[self.at - 1]
+    if at != end or operand or len(frames) != 1:
+        raise _Unsupported
+    return _joined(frames[0])
+
+
+def _joined(ors: list[list[_Node]]) -> _Node:
+    parts = [ands[0] if len(ands) == 1 else ("and", ands) for ands in ors]
+    return parts[0] if len(parts) == 1 else ("or", parts)
 
 
 def _compare(var: str, op: str, value: str, env: Mapping[str, str]) -> bool:
