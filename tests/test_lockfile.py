@@ -172,6 +172,27 @@ def test_big_torch_fork() -> None:
 # --- small real locks ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "conflicts",
+    [
+        '[[\n    { package = "p", extra = "a" },\n    { package = "p", group = "b" },\n]]',
+        '[[{ package = "p", extra = "a" }, { package = "p", extra = "b" }], [{}]]',
+        '[[\n    { package = "p", extra = "a" },\n], [\n    { package = "q", extra = "a" },\n]]',
+        '[[\n    { package = "p", extra = "a" },\n], "p"]',  # not uv's: the general reader
+        '[{ package = "p", extra = "a" }]',
+        "[]",
+    ],
+)
+def test_conflicts_read_as_tomllib_reads_them(conflicts: str) -> None:
+    """`conflicts` has a reader of its own (no general element pattern to compile)."""
+    assert_agree(
+        lock_text(
+            'name = "p"\nversion = "1"\nsource = { registry = "r" }\n',
+            head=f"version = 1\nconflicts = {conflicts}\n",
+        )
+    )
+
+
 def test_workspace_with_conflicts() -> None:
     text = (DATA / "workspace-conflicts.lock").read_text()
     lock = assert_agree(text, fast_path=True)
