@@ -8,6 +8,7 @@ import pytest
 
 from e2e_helpers import BIG_TORCH
 from envkey_hook.envkey import (
+    EnvKey,
     compute_envkeys,
     diff_envkeys,
     is_source_built,
@@ -187,3 +188,24 @@ def test_match_runtime_change_stays_keyed_when_also_watched() -> None:
         watch=["torch"],
     )
     assert [c.keyed for c in diff_envkeys(old, new)] == [True]
+
+
+def test_version_a_lock_records_for_a_local_tree_is_not_a_build_input() -> None:
+    """Real pair nemo-rl-29f588093: `[[manifest.dependency-metadata]]` gave an editable member
+    a version in the lock (dynamic -> 0.0.0). uv builds the tree from its own files, so that
+    alone moves nothing; a runtime it is built against still does."""
+    settings = Settings(no_build_isolation_package=["member"])
+    src = (("editable", "3rdparty/member"),)
+    dynamic = pkg("member", None, source=src, dependencies=(Dep("torch"),))  # type: ignore[arg-type]
+    static = pkg("member", "0.0.0", source=src, dependencies=(Dep("torch"),))
+    torch26, torch27 = (
+        pkg("torch", "2.6.0", has_wheels=True),
+        pkg("torch", "2.7.0", has_wheels=True),
+    )
+
+    def keys(member: LockedPackage, torch: LockedPackage) -> dict[str, EnvKey]:
+        return compute_envkeys(lock(member, torch), settings, PY311, watch=["torch"])
+
+    assert diff_envkeys(keys(dynamic, torch26), keys(static, torch26)) == []
+    moved = diff_envkeys(keys(dynamic, torch26), keys(static, torch27))
+    assert [c.describe() for c in moved] == ["member: torch 2.6.0 -> 2.7.0"]

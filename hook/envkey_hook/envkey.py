@@ -77,9 +77,20 @@ def _requirements(items: list[str]) -> str:
     return json.dumps(items)
 
 
+# Sources uv builds from the tree itself: the version the lock records for one is metadata
+# (it may come from `dependency-metadata`, or be absent when dynamic), not a build input.
+_LOCAL_TREES = ("directory", "editable", "virtual")
+
+
+def _version(p: LockedPackage) -> str:
+    if p.source_kind in _LOCAL_TREES:
+        return "(local tree)"
+    return p.version or "(dynamic)"
+
+
 def _pairs(label: str, pkgs: Iterable[LockedPackage]) -> list[tuple[str, str]]:
     """Versions and sources, one position per (version, source) pair, so they line up."""
-    pairs = sorted({(p.version or "(dynamic)", f"{p.source_kind}={p.source_value}") for p in pkgs})
+    pairs = sorted({(_version(p), f"{p.source_kind}={p.source_value}") for p in pkgs})
     return [
         (label, " | ".join(v for v, _ in pairs)),
         (f"{label} source" if label != "version" else "source", " | ".join(s for _, s in pairs)),

@@ -9,14 +9,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from expect import WORK
 from expect import main as expect
 from extract import extract
 
 MIRROR = Path("/work/.mirror")
 OUT = Path(sys.argv[1])  # tests/corpus
 SPEC = json.loads(Path(sys.argv[2]).read_text())
-CACHE = Path("/tmp/i12c/expcache")
-CACHE.mkdir(exist_ok=True)
+CACHE = WORK / "expcache"
+CACHE.mkdir(parents=True, exist_ok=True)
 
 
 def git(repo, *a):

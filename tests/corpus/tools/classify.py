@@ -2,6 +2,7 @@
 failing check, which issue-12 item explains it."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 
 CORPUS = Path(sys.argv[1])
 M = json.loads((CORPUS / "manifest.json").read_text())
-HOOK = ["/work/wt/i12corpus/.venv/bin/envkey-hook"]
+HOOK = [str(Path(__file__).resolve().parents[3] / ".venv/bin/envkey-hook")]
+WORK = Path(os.environ.get("CORPUS_WORK", "/tmp/i12c"))
 BUILD_TOOLS = {"setuptools", "pybind11", "cython", "nanobind"}
 RT = {"torch", "numpy", "jax", "jaxlib", "tensorflow", "setuptools", "cython", "pybind11"}
 
@@ -40,7 +42,7 @@ only = sys.argv[2:]
 for e in M["projects"]:
     if only and e["id"] not in only:
         continue
-    t = Path(tempfile.mkdtemp(dir="/tmp/i12c"))
+    t = Path(tempfile.mkdtemp(dir=WORK))
     p = t / "p"
     shutil.copytree(CORPUS / e["dir"], p)
     env(p, e["python"], e["environment"])
@@ -75,7 +77,7 @@ for e in M["projects"]:
 for e in M["pairs"]:
     if only and e["id"] not in only:
         continue
-    t = Path(tempfile.mkdtemp(dir="/tmp/i12c"))
+    t = Path(tempfile.mkdtemp(dir=WORK))
     p = t / "p"
     shutil.copytree(CORPUS / e["base"], p)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tomllib
-from expect import LINE, PY, UV, cn, scratch
+from expect import LINE, PY, UV, WORK, cn, scratch
 
 
 def uv(proj, py, args):
@@ -19,7 +19,7 @@ def uv(proj, py, args):
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PATH": "/usr/bin:/bin", "UV_CACHE_DIR": "/tmp/i12c/uvcache", "HOME": "/tmp/i12c"},
+        env={"PATH": "/usr/bin:/bin", "UV_CACHE_DIR": str(WORK / "uvcache"), "HOME": str(WORK)},
     )
 
 

@@ -4,6 +4,7 @@
 supports, or no-binary), and each one's runtime build inputs."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from packaging import tags
 from packaging.utils import canonicalize_name as cn
 from packaging.utils import parse_wheel_filename
 
-UV = "/work/wt/i12corpus/.venv/bin/uv"
+# uv 0.13.9 (the checkout's venv) and a scratch directory (uv cache, copies of projects).
+UV = os.environ.get("CORPUS_UV", str(Path(__file__).resolve().parents[3] / ".venv/bin/uv"))
+WORK = Path(os.environ.get("CORPUS_WORK", "/tmp/i12c"))
 PY = {
     "3.10": "/root/.pyenv/versions/3.10.13/bin/python3.10",
     "3.11": "/usr/bin/python3.11",
@@ -38,7 +41,7 @@ def uv_installed(proj, py, args):
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PATH": "/usr/bin:/bin", "UV_CACHE_DIR": "/tmp/i12c/uvcache", "HOME": "/tmp/i12c"},
+        env={"PATH": "/usr/bin:/bin", "UV_CACHE_DIR": str(WORK / "uvcache"), "HOME": str(WORK)},
     )
     if r.returncode != 0:
         raise RuntimeError(f"{proj} {args}: {r.stderr[-800:]}")
@@ -65,7 +68,7 @@ def scratch(proj, lock):
     import shutil
     import tempfile
 
-    t = Path(tempfile.mkdtemp(prefix="exp-", dir="/tmp/i12c")) / proj.name
+    t = Path(tempfile.mkdtemp(prefix="exp-", dir=WORK)) / proj.name
     shutil.copytree(proj, t)
     for p in lock["package"]:
         for kind in ("editable", "directory", "virtual", "path"):
