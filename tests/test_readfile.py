@@ -76,11 +76,12 @@ def test_a_recorded_state_that_is_not_a_json_file_is_ignored_with_one_warning(
 
 
 def test_fifos_in_a_source_tree_or_a_venv_never_block(tmp_path: Path) -> None:
-    """setup.py of a local source, a METADATA or uv_build.json in the venv: each read
-    goes through readfile, so a FIFO there is skipped, never waited on."""
+    """setup.py of a local source (its backend, native or CUDA sources), a compiler or
+    CUDA's version.json, a METADATA or uv_build.json in the venv: each read goes through
+    readfile, so a FIFO there is skipped, never waited on."""
     import signal
 
-    from envkey_hook import backend, envcheck, installed
+    from envkey_hook import backend, envcheck, installed, nativesrc, toolchain
 
     tree = tmp_path / "src"
     tree.mkdir()
@@ -92,6 +93,10 @@ def test_fifos_in_a_source_tree_or_a_venv_never_block(tmp_path: Path) -> None:
     signal.alarm(20)  # a regression hangs here: fail instead
     try:
         assert backend.read_tree(tree) is None
+        (tree / "ext.c").write_text("int x;")
+        assert nativesrc.scan(tree) == (True, False)  # from the C file; setup.py skipped
+        assert not toolchain._is_script(str(tree / "setup.py"))
+        assert toolchain._version_json(str(tree / "setup.py")) is None
         assert installed._metadata(dist / "METADATA") == {}
         check = envcheck.check_environment(tmp_path / "venv")
     finally:

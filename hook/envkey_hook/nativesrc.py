@@ -38,12 +38,18 @@ def has_cuda_runtime(names: Iterable[str]) -> bool:
 
 def scan(tree: Path) -> tuple[bool, bool] | None:
     """(native, cuda) for a source tree; None when it cannot be read to a decision."""
+    from envkey_hook.errors import InputError
+    from envkey_hook.readfile import TOML_LIMIT, open_regular
+
     native = cuda = False
     for name, word in _CUDA_WORDS.items():
         try:
-            with open(tree / name, "rb") as script:
+            script = open_regular(tree / name, TOML_LIMIT)  # a FIFO there never blocks
+            if script is None:
+                continue
+            with script:
                 text = script.read(1 << 20)
-        except OSError:
+        except (OSError, InputError):
             continue
         if word in text:
             return True, True

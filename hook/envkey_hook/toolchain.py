@@ -88,12 +88,23 @@ def _run(argv: list[str], env: Mapping[str, str]) -> str | None:
     return done.stdout.decode("utf-8", "replace")
 
 
-def _is_script(path: str) -> bool:
+def _read(path: str, limit: int = 16 << 20) -> bytes | None:
+    """A regular file's first `limit` bytes; None for anything else (a FIFO never blocks)."""
+    from envkey_hook.errors import InputError
+    from envkey_hook.readfile import open_regular
+
     try:
-        with open(path, "rb") as f:
-            return f.read(2) == b"#!"
-    except OSError:
-        return False
+        f = open_regular(path, 1 << 62)
+        if f is None:
+            return None
+        with f:
+            return f.read(limit)
+    except (OSError, InputError):
+        return None
+
+
+def _is_script(path: str) -> bool:
+    return (_read(path, 2) or b"") == b"#!"
 
 
 def compiler_identity(path: str, env: Mapping[str, str]) -> str:
@@ -108,8 +119,7 @@ def compiler_identity(path: str, env: Mapping[str, str]) -> str:
     if _is_script(real):
         from envkey_hook.digest import sha256_hex
 
-        with open(real, "rb") as f:
-            ident += f" script {sha256_hex(f.read())[:12]}"
+        ident += f" script {sha256_hex(_read(real) or b'')[:12]}"
     return ident
 
 
@@ -128,9 +138,8 @@ def _version_json(path: str) -> str | None:
     """`cuda.version` of the toolkit's version.json, read without json (not on this path):
     `"cuda" : { "name" : "CUDA SDK", "version" : "12.8.1" }`."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(1 << 20)
-    except (OSError, UnicodeDecodeError):
+        text = (_read(path, 1 << 20) or b"").decode("utf-8")
+    except UnicodeDecodeError:
         return None
     at = text.find('"version"', max(text.find('"cuda"'), 0))
     if text.find('"cuda"') < 0 or at < 0:
