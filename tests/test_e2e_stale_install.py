@@ -84,14 +84,14 @@ def _kill_after_slot_removal(project: Project) -> subprocess.CompletedProcess[st
     """`envkey-hook run`, SIGKILLed right after it removed a polluted slot."""
     code = (
         "import os, signal\n"
-        "from envkey_hook import cli, purge\n"
-        "real = purge.remove_tree\n"
+        "from envkey_hook import cli, purgeexec\n"
+        "real = purgeexec.remove_tree\n"
         "def remove_tree(path, allowed, *rest):\n"
         "    freed = real(path, allowed, *rest)\n"
         "    if path.name != 'build':\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return freed\n"
-        "purge.remove_tree = remove_tree\n"
+        "purgeexec.remove_tree = remove_tree\n"
         "cli.main(['run'])\n"
     )
     return subprocess.run(

@@ -574,7 +574,10 @@ def test_every_removal_is_inside_the_allowed_set(
     # and mounts and tracked files were among the positions.
     assert STATS["removed"] > STATS["examples"] // 2, STATS
     assert STATS["refused"] > 0 and STATS["trash"] > 0, STATS
-    if STATS["examples"] >= 100:
+    # Mounts and tracked files are rarer positions (a real repository, a local source in
+    # it, then a draw in four): 1,000 examples (CI's default interpreter) always reach
+    # both; a 200-example run on another interpreter may draw no tracked file.
+    if STATS["examples"] >= 500:
         assert STATS["mounts"] > 0 and STATS["tracked"] > 0, STATS
 
 
