@@ -125,9 +125,9 @@ def test_a_lock_read_like_another_rereads_only_the_blocks_that_differ(
     read_blocks: list[str] = []
     real = lockfile._fast_block
 
-    def counting(text: str) -> dict[str, object]:
-        read_blocks.append(text)
-        return real(text)
+    def counting(block: bytes) -> dict[str, object]:
+        read_blocks.append(block)
+        return real(block)
 
     monkeypatch.setattr(lockfile, "_fast_block", counting)
     reused = parse_lock(after, P, like=old)
@@ -620,3 +620,93 @@ def test_a_chunked_lock_not_in_uvs_layout_is_reread_for_the_toml_parser() -> Non
 
     got = read_lock_chunks([data[:10], data[10:]], P, None, again)
     assert got == parse_lock_toml(data, P) and reread == [1]
+
+
+# --- uv's arrays of wheels and dependencies, read without the statement regex ----------
+
+CORPUS_LOCKS = sorted((Path(__file__).parent / "corpus" / "snapshots").glob("*/uv.lock"))
+WHEEL = (
+    '    {{ url = "https://files.example/{0}-1.0-{1}.whl", hash = "sha256:ab", size = 7,'
+    ' upload-time = "2025-01-01T00:00:00Z" }},\n'
+)
+ARRAYS = (
+    TORCH
+    + 'sdist = { url = "https://files.example/torch-2.14.1.tar.gz", hash = "sha256:cd",'
+    + " size = 9 }\n"
+    + "dependencies = [\n"
+    + '    { name = "Numpy", marker = "sys_platform == \'linux\'" },\n'
+    + '    { name = "a", version = "1", source = { registry = "https://index.example/simple" },'
+    + ' extra = ["x, y", "z"] },\n'
+    + "]\nwheels = [\n"
+    + WHEEL.format("torch", "cp311-cp311-linux_x86_64")
+    + WHEEL.format("torch", "py3-none-any")
+    + "]\n\n[package.optional-dependencies]\ncu = [\n"
+    + '    { name = "b" },\n'
+    + "]\n"
+)
+
+
+def statement_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys the statement regex reads from here on."""
+    keys: list[str] = []
+    pattern = lockfile._statement()
+
+    class Spy:
+        def match(self, text: str, pos: int) -> re.Match[str] | None:
+            m = pattern.match(text, pos)
+            if m is not None and m.group("key"):
+                keys.append(m.group("key"))
+            return m
+
+    monkeypatch.setattr(lockfile, "_statement", lambda: Spy())
+    return keys
+
+
+def test_uvs_arrays_are_read_without_the_statement_regex(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = statement_keys(monkeypatch)
+    data = lock_text(ARRAYS).encode()
+    lock = fast_bytes(data, P)
+    assert lock is not None and lock == parse_lock_toml(data, P)
+    assert "dependencies" not in keys and "wheels" not in keys and "cu" not in keys
+    (torch,) = lock.packages
+    assert torch.wheels == ("cp311-cp311-linux_x86_64", "py3-none-any")
+    assert [d.name for d in torch.dependencies] == ["numpy", "a"]
+    # a backslash anywhere in the block: the statement regex reads all of it
+    keys.clear()
+    escaped = data.replace(b"index.example/simple", b"index.example/s\\timple", 1)
+    assert fast_bytes(escaped, P) == parse_lock_toml(escaped, P)
+    assert {"dependencies", "wheels", "cu"} <= set(keys)
+
+
+@pytest.mark.parametrize("escape", [False, True])
+def test_an_extra_with_a_comma_reads_as_tomllib_reads_it(escape: bool) -> None:
+    """`extra = ["x, y", "z"]` is two extras (main read three, `"x` and `y"` among them)."""
+    text = lock_text(ARRAYS)
+    if escape:  # the statement regex's reader, not the clean one
+        text = text.replace("index.example/simple", "index.example/s\\timple", 1)
+    lock = fast(text)
+    assert lock is not None and lock == parse_lock_toml(text.encode(), P)
+    assert lock.packages[0].dependencies[1].extras == (canonicalize_name("x, y"), "z")
+
+
+@pytest.mark.parametrize(
+    "at", ["Numpy", "sys_platform", "x, y", "torch-1.0-py3", "sha256:ab", '"b"']
+)
+def test_a_string_over_a_line_end_is_never_read_as_uvs_lines(at: str) -> None:
+    """A newline inside a string is invalid TOML: both readers say so, none reads on."""
+    assert at in ARRAYS
+    text = lock_text(ARRAYS.replace(at, at[:2] + "\n" + at[2:], 1))
+    assert outcome(parse_lock, text.encode()) == outcome(parse_lock_toml, text.encode())
+    assert "invalid TOML" in str(outcome(parse_lock_toml, text.encode()))
+
+
+def test_the_corpus_is_there() -> None:
+    assert len(CORPUS_LOCKS) >= 40
+
+
+@pytest.mark.parametrize("path", CORPUS_LOCKS, ids=lambda p: p.parent.name)
+def test_real_locks_read_fast_as_tomllib_reads_them(path: Path) -> None:
+    data = path.read_bytes()
+    assert fast_bytes(data, P) == parse_lock_toml(data, P)

@@ -262,7 +262,7 @@ class _Scan:
             block = buf[a:b]
             key = (hash(block), len(block))
             self.keys.append(key)
-            self.read.append(self.like.get(key) or _fast_block(block.decode("utf-8")))
+            self.read.append(self.like.get(key) or _fast_block(block))
 
     def finish(self) -> Lock | None:
         """The Lock; None when the TOML parser must decide; InputError on a problem."""
@@ -575,9 +575,11 @@ class _Unexpected(Exception):
     """Not uv's layout: the TOML parser decides."""
 
 
-def _fast_block(text: str) -> dict[str, Any]:
+def _fast_block(block: bytes) -> dict[str, Any]:
     """The table of one `[[package]]` block; anything outside `package` is unexpected."""
-    doc = _fast_doc(text)
+    # No backslash and no control character but LF and tab: a string is `"[^"\n]*"`.
+    clean = len(block.translate(None, _UNCLEAN)) == len(block)
+    doc = _fast_doc(block.decode("utf-8"), clean)
     tables = doc.get("package")
     if len(doc) != 1 or not isinstance(tables, list) or len(tables) != 1:
         raise _Unexpected
@@ -585,17 +587,27 @@ def _fast_block(text: str) -> dict[str, Any]:
     return table
 
 
-def _fast_doc(text: str) -> dict[str, Any]:
+def _fast_doc(text: str, clean: bool = False) -> dict[str, Any]:
     """The document as nested dicts, with the values `lock_from_toml` reads.
 
     It keeps every table and key, as a TOML parser does, so that a redefined key or table
-    falls back (to be reported by tomllib) instead of being merged.
+    falls back (to be reported by tomllib) instead of being merged. `clean`: the text
+    has no backslash and no control character but LF and tab (uv's arrays of wheels and
+    dependencies are then read by `_uv_array`, without the statement regex).
     """
     root: dict[str, Any] = {}
     table, reads = root, _ROOT_READS
     match = _statement().match
     pos, end = 0, len(text)
     while pos < end:
+        if clean and reads is not _ROOT_READS and reads is not _NO_READS:
+            read = _uv_array(text, pos, reads, "sdist" in table)
+            if read is not None:
+                key, value, pos = read
+                if key in table:
+                    raise _Unexpected
+                table[key] = value
+                continue
         m = match(text, pos)
         if m is None:
             raise _Unexpected
@@ -634,6 +646,105 @@ def _fast_doc(text: str) -> dict[str, Any]:
         else:
             table[key] = _read_value(key, m.group("value")) if key in reads else _LEAF
     return root
+
+
+_UNCLEAN = bytes((*range(0x09), *range(0x0B, 0x20), 0x7F, 0x5C))  # as bytes.translate deletes
+_ARRAY_START = re.compile(rf"({_KEY}) = \[\n")
+
+
+def _uv_array(
+    text: str, pos: int, reads: frozenset[str], has_sdist: bool
+) -> tuple[str, Any, int] | None:
+    """A `wheels` or dependency array at `pos` of a clean text, in uv's layout, read
+    without the statement regex: (key, value, where the statement ends). None: another
+    statement, or a shape the statement regex decides.
+
+    In a clean text a string is `"[^"\n]*"`; both readers below accept only arrays that
+    are valid TOML, so the first `\n]\n` ends the statement.
+    """
+    if reads is _PACKAGE_READS:
+        if text.startswith("wheels = [\n", pos):
+            key, start = "wheels", pos + 9
+        elif text.startswith("dependencies = [\n", pos):
+            key, start = "dependencies", pos + 15
+        else:
+            return None
+    elif reads is _EVERY_KEY:
+        m = _ARRAY_START.match(text, pos)
+        if m is None:
+            return None
+        key, start = m.group(1), m.end() - 2
+    else:
+        return None
+    stop = text.find("\n]\n", start)
+    if stop < 0:
+        return None
+    body = text[start : stop + 2]  # `[\n ... \n]`
+    value: list[Any] | None
+    if key == "wheels":
+        urls = _wheel_urls(body)
+        # only a package with an sdist can be built: uv writes `sdist` first
+        value = None if urls is None else [tag_of(u) for u in urls] if has_sdist else [_NOT_READ]
+    else:
+        value = _dep_array(body)
+    return None if value is None else (key, value, stop + 3)
+
+
+_WHEEL_FIRST, _WHEEL_NEXT, _WHEEL_LAST = "[\n    { url = ", " },\n    { url = ", " },\n]"
+_WHEEL_SIZES = re.compile(rf"(?:, size = {_INT}, upload-time = \n)*")
+
+
+def _wheel_urls(body: str) -> list[str] | None:
+    """The urls of a clean array of uv's wheel lines, else None:
+    `    { url = "...", hash = "...", size = N, upload-time = "..." },`.
+
+    No string holds a quote, so splitting at quotes alternates the text between strings
+    and the strings; the text between must be exactly uv's, and no string may hold a
+    newline (the text between holds one per line, and one more).
+    """
+    parts = body.split('"')
+    lines, rest = divmod(len(parts), 6)
+    if rest != 1 or lines == 0:
+        return None
+    between = parts[0::2]  # 3 a line, and the last: `{ url = `, `, hash = `, `, size...`
+    if (
+        between[0] != _WHEEL_FIRST
+        or between[-1] != _WHEEL_LAST
+        or between[1::3].count(", hash = ") != lines
+        or between[3:-1:3].count(_WHEEL_NEXT) != lines - 1
+        or body.count("\n") != lines + 1
+        or _WHEEL_SIZES.fullmatch("\n".join(between[2::3]) + "\n") is None
+    ):
+        return None
+    return parts[1::6]
+
+
+_CLEAN_STR = r'"[^"]*"'  # may run over a line end: see `_dep_array` (`[^"\n]` is 3x slower)
+_CLEAN_DEP = re.compile(
+    rf"(    \{{ name = ({_CLEAN_STR})(?:, version = ({_CLEAN_STR}))?"
+    rf"(?:, source = \{{ ({_KIND}) = ({_CLEAN_STR}) \}})?"
+    rf"(?:, extra = \[({_CLEAN_STR}(?:, {_CLEAN_STR})*)\])?"
+    rf"(?:, marker = ({_CLEAN_STR}))? \}},\n)"
+)
+
+
+def _dep_array(body: str) -> list[Dep] | None:
+    """A clean array of uv's dependency lines, one a line, else None. Matches that do
+    not overlap and add up to the length of the lines are the lines, back to back; as
+    many as there are lines, each holds one newline (its last), so no string holds one."""
+    lines = _CLEAN_DEP.findall(body, 2, len(body) - 1)
+    if sum(len(line[0]) for line in lines) != len(body) - 3 or len(lines) != body.count("\n") - 1:
+        return None
+    return [
+        Dep(
+            canonical_name(name[1:-1]),
+            version[1:-1] if version else None,
+            ((kind, where[1:-1]),) if kind else (),
+            sys.intern(marker[1:-1]) if marker else None,
+            tuple(canonical_name(e) for e in extra[1:-1].split('", "')) if extra else (),
+        )
+        for _, name, version, kind, where, extra, marker in lines
+    ]
 
 
 def _open_table(root: dict[str, Any], parts: list[str], array: bool) -> dict[str, Any]:
@@ -853,7 +964,8 @@ def _dep_dict(m: re.Match[str]) -> Dep:
         None if version is None else version[1:-1],
         () if kind is None else ((kind, m.group("where")[1:-1]),),
         None if marker is None else sys.intern(marker[1:-1]),
-        () if extra is None else tuple(canonical_name(e[1:-1]) for e in extra.split(", ")),
+        # no plain string holds a quote: `", "` is only ever between two of them
+        () if extra is None else tuple(canonical_name(e) for e in extra[1:-1].split('", "')),
     )
 
 
