@@ -649,16 +649,19 @@ ARRAYS = (
 def statement_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The keys the statement regex reads from here on."""
     keys: list[str] = []
-    pattern = lockfile._statement()
+    real = lockfile._statement
 
     class Spy:
+        def __init__(self, clean: bool = False) -> None:
+            self.pattern = real(clean)
+
         def match(self, text: str, pos: int) -> re.Match[str] | None:
-            m = pattern.match(text, pos)
+            m = self.pattern.match(text, pos)
             if m is not None and m.group("key"):
                 keys.append(m.group("key"))
             return m
 
-    monkeypatch.setattr(lockfile, "_statement", lambda: Spy())
+    monkeypatch.setattr(lockfile, "_statement", Spy)
     return keys
 
 
@@ -710,3 +713,27 @@ def test_the_corpus_is_there() -> None:
 def test_real_locks_read_fast_as_tomllib_reads_them(path: Path) -> None:
     data = path.read_bytes()
     assert fast_bytes(data, P) == parse_lock_toml(data, P)
+
+
+CLEAN_PIECES = [
+    "\n", " ", "\t", "=", ",", ", ", "[", "]", "[[", "]]", "{ ", " }", "#", ".", '"', "'",
+    "x", "name", "url", "hash", "size", "marker", "extra", "é", "1", "true", "package",
+    '"a"', "'b'", '"', "\n    ", ",\n", "[\n    ", '{ name = "a" }', "{ name = 'a' }",
+    '{ registry = "r" }', '{ url = "u", hash = "h", size = 1 }', "[]", " # c", '"x", ',
+    "'y', ", '{ package = "p", extra = "e" }', "{ package = 'p', extra = 'e' }",
+]  # fmt: skip
+KEYS = st.sampled_from(["name", "source", "sdist", "wheels", "dependencies", "x", "[[package]]"])
+VALUES = st.lists(st.sampled_from(CLEAN_PIECES), min_size=1, max_size=6).map("".join)
+STATEMENTS = st.tuples(KEYS, st.sampled_from([" = ", "="]), VALUES, st.sampled_from(["\n", ""]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(STATEMENTS.map("".join) | st.sampled_from(CLEAN_PIECES), max_size=12))
+def test_the_clean_grammar_reads_a_clean_text_as_the_full_one(pieces: list[str]) -> None:
+    """Without backslashes and control characters the smaller pattern is the same grammar."""
+    text = "".join(pieces) + "\n"
+    assert lockfile._is_clean(text.encode())
+    for pos in range(len(text)):
+        full = lockfile._statement().match(text, pos)
+        small = lockfile._statement(True).match(text, pos)
+        assert (full and full.groupdict()) == (small and small.groupdict())

@@ -77,7 +77,8 @@ def residual(marker: str, env: Mapping[str, str]) -> Residual:
     extras, and this raises where that would (every comparison is made, as in `evaluate`).
     """
     try:
-        return _reduce(_parsed(marker), env)
+        flat = _flat_residual(marker, env)
+        return flat if flat is not None else _reduce(_parsed(marker), env)
     except _Unsupported:
         if "extra" in marker:
             raise ValueError(f"cannot evaluate {marker!r} with a set of extras") from None
@@ -114,13 +115,56 @@ def _reduce(node: _Node, env: Mapping[str, str]) -> Residual:
             return ("x", value, op == "==")
         return _compare(var, op, value, env)
     children = [_reduce(child, env) for child in node[1]]  # all of them: any may raise
-    decided: bool = node[0] == "or"  # the value that settles an `or` (True) or an `and` (False)
+    return _settled(node[0], children)
+
+
+# uv writes a lock's long conflict markers flat: `(a and b) or (c and d) or e`, each
+# comparison with single spaces. Split at those words, each piece is a comparison (one
+# quoted value, so no split fell inside a value), and the pieces are few and repeat:
+# each is read and decided once per environment.
+_COMPARISON = re.compile(r"([a-z_]+) (==|!=|<=|>=|<|>) '([^'\\]*)'")
+_DECIDED: dict[tuple[tuple[str, str], ...], dict[str, Residual | None]] = {}
+
+
+def _flat_residual(text: str, env: Mapping[str, str]) -> Residual | None:
+    """`_reduce(_parse(text), env)` for a flat marker; None: another shape, or a comparison
+    decided elsewhere (packaging's, or an error the general path raises)."""
+    decided = _DECIDED.setdefault(tuple(sorted(env.items())), {})
+    ors: list[Residual] = []
+    for part in text.split(" or "):
+        if part[:1] == "(" and part[-1:] == ")":
+            part = part[1:-1]
+        ands: list[Residual] = []
+        for piece in part.split(" and "):
+            if piece not in decided:
+                decided[piece] = _decide(piece, env)
+            value = decided[piece]
+            if value is None:
+                return None
+            ands.append(value)
+        ors.append(_settled("and", ands))
+    return _settled("or", ors)
+
+
+def _decide(piece: str, env: Mapping[str, str]) -> Residual | None:
+    m = _COMPARISON.fullmatch(piece)
+    if m is None:
+        return None
+    try:
+        return _reduce(("cmp", *m.groups()), env)
+    except _Unsupported:
+        return None
+
+
+def _settled(kind: str, children: list[Residual]) -> Residual:
+    """An `and` / `or` of reduced children, as `_reduce` leaves it."""
+    decided: bool = kind == "or"  # the value that settles an `or` (True) or an `and` (False)
     if decided in children:
         return decided
     left = [c for c in children if not isinstance(c, bool)]
     if not left:
         return not decided
-    return left[0] if len(left) == 1 else (node[0], left)
+    return left[0] if len(left) == 1 else (kind, left)
 
 
 def _parsed(text: str) -> _Node:
