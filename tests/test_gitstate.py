@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,41 @@ def test_a_stream_left_half_read_does_not_garble_the_next_read(head: gitstate.So
     assert head.read("small.toml") == b"x = 1\n"
     assert head.chunks("big.lock") is not None  # never started: also fine
     assert head.read("small.toml") == b"x = 1\n"
+
+
+def test_a_prefetched_blob_is_unpacked_ahead_and_read_once(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git is asked for the baseline lock before the work tree's is read; the read that
+    follows takes that answer, and any other request still gets its own."""
+    with gitstate.open_repo(repo) as r:
+        gitstate.prefetch(r, "HEAD", "big.lock")
+        assert r._batch is not None and r._unread > 1  # asked, none of it read yet
+        if sys.platform == "linux":
+            import fcntl
+
+            assert fcntl.fcntl(r._batch.stdout.fileno(), 1032) >= 1 << 20  # F_GETPIPE_SZ
+        batch = r._batch
+        files = gitstate.ref_source(r, "HEAD")
+        assert files is not None and files.read("big.lock") == (repo / "big.lock").read_bytes()
+        assert r._batch is batch  # the same git, asked once
+        assert files.read("small.toml") == b"x = 1\n"
+        gitstate.prefetch(r, "HEAD", "big.lock")  # abandoned for another request
+        assert files.read("small.toml") == b"x = 1\n"
+        assert files.read("big.lock") == (repo / "big.lock").read_bytes()
+
+
+@pytest.mark.parametrize("ref", ["nope", "HEAD~5", "0" * 40, gitstate.WORKTREE])
+def test_a_prefetch_leaves_problems_to_the_read(repo: Path, ref: str) -> None:
+    with gitstate.open_repo(repo) as r:
+        gitstate.prefetch(r, ref, "big.lock")
+        gitstate.prefetch(r, "HEAD", "nope.lock")
+        if ref in ("nope", "HEAD~5"):
+            with pytest.raises(InputError, match="unknown revision"):
+                gitstate.ref_source(r, ref)
+        files = gitstate.ref_source(r, "HEAD")
+        assert files is not None and files.read("nope.lock") is None
+        assert files.read("small.toml") == b"x = 1\n"
 
 
 def test_the_work_tree_in_pieces(repo: Path) -> None:

@@ -737,3 +737,34 @@ def test_the_clean_grammar_reads_a_clean_text_as_the_full_one(pieces: list[str])
         full = lockfile._statement().match(text, pos)
         small = lockfile._statement(True).match(text, pos)
         assert (full and full.groupdict()) == (small and small.groupdict())
+
+
+def reference_tag(url: str) -> str:
+    """A wheel's tags as the wheel file name spec reads them: the last three `-` fields."""
+    name = url.rsplit("/", 1)[-1]
+    parts = name[:-4].split("-") if name.endswith(".whl") else []
+    return "-".join(parts[-3:]) if len(parts) >= 5 else ""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x/torch-2.1.0-cp311-cp311-manylinux1_x86_64.whl",
+        "https://x/pkg-1.0-1-py3-none-any.whl",  # a build tag
+        "https://x/a-b-c-d.whl",  # four fields: not a wheel name
+        "a-b-c-d-e.whl",  # no slash at all
+        "https://x/a-b-c-d-e.whl/",
+        "https://x/a-b-c-d-e.WHL",
+        "https://x/-----.whl",
+        "https://x/y/",
+        "",
+    ],
+)
+def test_a_wheels_tags_are_read_from_its_file_name(url: str) -> None:
+    assert lockfile.tag_of(url) == reference_tag(url)
+
+
+def test_the_tags_of_every_corpus_wheel_are_read_as_the_spec_reads_them() -> None:
+    urls = {u for p in CORPUS_LOCKS for u in re.findall(r'url = "([^"]*)"', p.read_text())}
+    assert len(urls) > 1000
+    assert [lockfile.tag_of(u) for u in urls] == [reference_tag(u) for u in urls]

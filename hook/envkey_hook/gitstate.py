@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from envkey_hook.errors import InputError
@@ -26,6 +27,8 @@ WORKTREE = "worktree"
 INDEX = "index"
 _NOT_A_REPO = "not a git repository (pass --project inside a git checkout)"
 _CHUNK = 1 << 16  # a large lock is read in pieces of this size, never whole
+_F_SETPIPE_SZ = 1031  # Linux's fcntl (`fcntl.F_SETPIPE_SZ` only from Python 3.10)
+_PIPE_SIZE = 1 << 20  # Linux's default /proc/sys/fs/pipe-max-size
 # What points git at a repository, an index or an object store. A hook inherits them
 # from git (right for that repository); a calling hook of another repository may leave
 # them behind (wrong for ours).
@@ -62,10 +65,13 @@ class Repo:
         self.env = git_env(root)  # None: inherit ours unchanged
         self._batch: subprocess.Popen[bytes] | None = None
         self._unread = 0  # content bytes of the last object not read yet
+        self._asked: tuple[str, tuple[str, str, int]] | None = None  # its spec, none read
+        self._objects: dict[str, tuple[str, str, bytes] | None] = {}
 
     def close(self) -> None:
         batch, self._batch = self._batch, None
         self._unread = 0
+        self._asked = None
         if batch is not None:
             assert batch.stdin is not None and batch.stdout is not None
             # When git has exited, a request it never read cannot be flushed.
@@ -82,12 +88,19 @@ class Repo:
             raise InputError("git", f"cannot run: {exc.strerror or exc}") from None
 
     def object(self, spec: str) -> tuple[str, str, bytes] | None:
-        """(object id, type, content) of `spec` (`<rev>`, `<rev>:<path>`, `:<path>`)."""
-        found = self._open(spec)
-        if found is None:
-            return None
-        oid, kind, _ = found
-        return oid, kind, b"".join(self._content())
+        """(object id, type, content) of `spec` (`<rev>`, `<rev>:<path>`, `:<path>`);
+        asked once a run (a ref does not move under a hook)."""
+        if spec not in self._objects:
+            found = self._open(spec)
+            self._objects[spec] = None if found is None else (*found[:2], b"".join(self._content()))
+        return self._objects[spec]
+
+    def prefetch(self, spec: str) -> None:
+        """Ask for blob `spec` now, so that git unpacks it (into a pipe as large as the
+        system allows) while the caller reads something else; `blob_chunks(spec)` then
+        takes it. Problems are left for that call to meet."""
+        with contextlib.suppress(InputError):
+            self._open(spec)
 
     def blob_chunks(self, spec: str) -> Iterator[bytes] | None:
         """The content of blob `spec` in pieces; None when there is none (or not a blob)."""
@@ -100,6 +113,8 @@ class Repo:
         """Ask for `spec`: (object id, type, size), its content then waiting to be read."""
         if "\n" in spec:
             return None  # cannot name an object; no such object either way
+        if self._asked is not None and self._asked[0] == spec:
+            return self._asked[1]  # prefetched: its content is waiting, none of it read
         if self._unread:
             self.close()  # content left unread: restart rather than read it through
         batch = self._batch or self._start()
@@ -110,7 +125,9 @@ class Repo:
             header = batch.stdout.readline().split()
             if len(header) == 3:
                 self._unread = int(header[2]) + 1  # and the newline after it
-                return header[0].decode(), header[1].decode(), self._unread - 1
+                found = header[0].decode(), header[1].decode(), self._unread - 1
+                self._asked = spec, found
+                return found
         except (OSError, ValueError):
             header = []
         if len(header) == 2:  # `<spec> missing` or `<spec> ambiguous`
@@ -122,6 +139,7 @@ class Repo:
         """The content of the object just opened, in pieces."""
         assert self._batch is not None and self._batch.stdout is not None
         out = self._batch.stdout
+        self._asked = None
         while self._unread > 1:
             chunk = out.read(min(self._unread - 1, _CHUNK))
             if not chunk:
@@ -144,6 +162,12 @@ class Repo:
             )
         except OSError as exc:
             raise InputError("git", f"cannot run: {exc.strerror or exc}") from None
+        if sys.platform == "linux":  # git may unpack a lock ahead of us: 1 MiB, not 64 KiB
+            import fcntl
+
+            assert self._batch.stdout is not None
+            with contextlib.suppress(OSError):  # above the user's limit: keep the default
+                fcntl.fcntl(self._batch.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
         return self._batch
 
 
@@ -241,6 +265,18 @@ def ref_source(repo: Repo, ref: str) -> Source | None:
     if sha is None:
         return None
     return _blob_source(repo, sha)
+
+
+def prefetch(repo: Repo, ref: str, relpath: str) -> None:
+    """Have git unpack `relpath` at commit `ref` while the caller reads the work tree
+    (where a baseline lock is packed, git takes as long to unpack it as we take to read
+    the other). Problems are left for the real read."""
+    if ref in (WORKTREE, INDEX) or is_null_sha(ref):
+        return
+    with contextlib.suppress(InputError):
+        sha = resolve(repo, ref)
+        if sha is not None:
+            repo.prefetch(f"{sha}:{relpath}")
 
 
 def _blob_source(repo: Repo, rev: str) -> Source:

@@ -224,7 +224,9 @@ def _reach(
     entry is reached in the union, and each part of an entry is walked again only for
     scenarios that reach it anew."""
     env_key = tuple(sorted(env.items()))
-    edge_masks: dict[str, int] = {}  # marker -> the scenarios in which it can hold
+    # marker -> the scenarios in which it can hold; shared by the walks of a run (the
+    # baseline's and the target's locks mostly hold the same markers)
+    edge_masks = _EDGE_MASKS.setdefault((env_key, tuple(actives)), {})
     masks: dict[tuple[int, str], int] = {}  # (entry, part) -> the scenarios reaching it
     pending: dict[tuple[int, str], int] = {}  # scenarios that reach a queued part anew
     stack: list[tuple[LockedPackage, str]] = []
@@ -267,6 +269,9 @@ def _reach(
 
 
 _RESIDUALS: dict[tuple[str, tuple[tuple[str, str], ...]], Residual] = {}
+_EDGE_MASKS: dict[
+    tuple[tuple[tuple[str, str], ...], tuple[frozenset[str], ...]], dict[str, int]
+] = {}
 
 
 def _edge_mask(

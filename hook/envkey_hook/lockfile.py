@@ -403,7 +403,7 @@ def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPa
         optional=_named(table, "optional-dependencies", what, bad),
         groups=_named(table, "dev-dependencies", what, bad),
         # only a package that also has an sdist may be built: only its wheels are read
-        wheels=tuple(_wheel_tag(w) for w in wheels) if "sdist" in table else (),
+        wheels=_wheel_tags_of(wheels) if "sdist" in table else (),
     )
     if pkg_version is None and pkg.source_kind not in _LOCAL_KINDS:
         only = ", ".join(_LOCAL_KINDS)
@@ -414,6 +414,8 @@ def locked_package(table: Mapping[str, Any], number: int, path: str) -> LockedPa
 def _deps(value: Any, where: str, bad: Callable[[str], InputError]) -> Deps:
     if not isinstance(value, list):
         raise bad(f"{where} must be an array")
+    if set(map(type, value)) <= {Dep}:  # the fast reader's (the type checks run in C)
+        return tuple(value)
     out = []
     for dep in value:
         if type(dep) is Dep:  # the fast reader's, made as below
@@ -452,6 +454,12 @@ def _named(
     return tuple((canonical_name(k), _deps(v, f"{what}: `{key}.{k}`", bad)) for k, v in sub.items())
 
 
+def _wheel_tags_of(wheels: list[Any]) -> tuple[str, ...]:
+    if set(map(type, wheels)) <= {str}:  # the fast reader's tags (the type checks run in C)
+        return tuple(wheels)
+    return tuple(map(_wheel_tag, wheels))
+
+
 def _wheel_tag(wheel: Any) -> str:
     """The `py-abi-platform` tags of a `wheels` item (its file name from `filename`, `url`
     or `path`); "" when it names no wheel."""
@@ -466,9 +474,14 @@ def _wheel_tag(wheel: Any) -> str:
 
 
 def tag_of(url: str) -> str:
-    name = url.rsplit("/", 1)[-1]
-    parts = name[:-4].split("-") if name.endswith(".whl") else []
-    return sys.intern("-".join(parts[-3:])) if len(parts) >= 5 else ""
+    """`py-abi-platform` of a wheel's file name (the last three of at least five `-` parts);
+    "" when the url names no wheel. Called for every wheel of a lock: kept to str methods."""
+    if not url.endswith(".whl"):
+        return ""
+    name = url[url.rfind("/") + 1 : -4]
+    if name.count("-") < 4:
+        return ""
+    return sys.intern(name[name.rfind("-", 0, name.rfind("-", 0, name.rfind("-"))) + 1 :])
 
 
 def _show(value: str) -> str:
@@ -864,7 +877,11 @@ def _element() -> re.Pattern[str]:
 _SEPARATOR = re.compile(r",? ?\n?(?:    )?")
 _NESTED = rf"\{{ (?:{_KEY} = (?:{_STR}|{_INT})(?:, (?=[A-Za-z0-9_-])| (?=\}})))+\}}"
 _STRINGS = rf"\[(?:{_STR}(?:, (?=[\"'])|(?=\])))*\]"
-_INLINE_ITEM = re.compile(rf"({_KEY}) = ({_STR}|{_INT}|{_NESTED}|{_STRINGS})(?:, | \}})")
+
+
+@cache
+def _inline_item() -> re.Pattern[str]:
+    return re.compile(rf"({_KEY}) = ({_STR}|{_INT}|{_NESTED}|{_STRINGS})(?:, | \}})")
 
 
 @cache
@@ -913,7 +930,7 @@ def _inline(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     pos = 2
     while pos < len(text):
-        m = _INLINE_ITEM.match(text, pos)
+        m = _inline_item().match(text, pos)
         if m is None:
             raise _Unexpected
         key, value = m.group(1), m.group(2)
@@ -937,7 +954,9 @@ def _inline(text: str) -> dict[str, Any]:
 _PLAIN = r'"[^"\\\x00-\x1f\x7f]*"'  # a basic string without escapes: its value is [1:-1]
 
 
-_WHEEL_TAG = re.compile(r'\n    \{ url = "[^"]*/[^"/-]*-[^"/]*-([^-"/]*-[^-"/]*-[^-"/]*)\.whl"')
+@cache
+def _wheel_tag_line() -> re.Pattern[str]:
+    return re.compile(r'\n    \{ url = "[^"]*/[^"/-]*-[^"/]*-([^-"/]*-[^-"/]*-[^-"/]*)\.whl"')
 
 
 def _wheel_tags(value: str) -> list[str] | None:
@@ -957,7 +976,7 @@ def _wheel_tags(value: str) -> list[str] | None:
         and value.count("{") == lines
         and value.count("}") == lines
     ):  # the same checks for all lines at once; then the tags of well-formed names
-        tags = _WHEEL_TAG.findall(value)
+        tags = _wheel_tag_line().findall(value)
         if len(tags) == lines:
             return list(map(sys.intern, tags))
     out = []

@@ -461,6 +461,8 @@ def _read_states(
     new_files = gitstate.ref_source(repo, opts.to_ref)
     if new_files is None:
         raise InputError(opts.to_ref, "no such state to compare with")
+    if opts.to_ref == gitstate.WORKTREE:  # git unpacks the baseline meanwhile
+        gitstate.prefetch(repo, opts.from_ref, _join(rel, "uv.lock"))
     new = read_state(root, rel, new_files, opts.to_ref)
     if new is None:
         raise InputError(project / "uv.lock", "not found (run `uv lock` first)")
