@@ -650,6 +650,14 @@ def _fast_doc(text: str, clean: bool = False) -> dict[str, Any]:
     table, reads = root, _ROOT_READS
     match = _statement(clean).match
     pos, end = 0, len(text)
+    head = _CLEAN_HEAD.match(text) if clean else None
+    if head is not None:  # uv's first lines of a package: the statements, read at once
+        name, version, kind, where = head.groups()
+        table, reads, pos = {"name": name}, _PACKAGE_READS, head.end()
+        if version is not None:
+            table["version"] = version
+        table["source"] = {kind: where}
+        root["package"] = [table]
     while pos < end:
         if clean and reads is not _ROOT_READS and reads is not _NO_READS:
             read = _uv_array(text, pos, reads, "sdist" in table)
@@ -699,6 +707,12 @@ def _fast_doc(text: str, clean: bool = False) -> dict[str, Any]:
     return root
 
 
+# In a clean text: `[[package]]`, `name`, `version` (a local source may have none) and a
+# one-key `source`, as uv writes them (`_fast_doc` would read them one by one the same).
+_CLEAN_HEAD = re.compile(
+    r'\[\[package\]\]\nname = "([^"\n]*)"\n(?:version = "([^"\n]*)"\n)?'
+    rf'source = \{{ ({_KIND}) = "([^"\n]*)" \}}\n'
+)
 _UNCLEAN = bytes((*range(0x09), *range(0x0B, 0x20), 0x7F, 0x5C))  # as bytes.translate deletes
 
 
