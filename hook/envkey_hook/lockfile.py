@@ -807,16 +807,24 @@ def _dep_array(body: str) -> list[Dep] | None:
     lines = _CLEAN_DEP.findall(body, 2, len(body) - 1)
     if sum(len(line[0]) for line in lines) != len(body) - 3 or len(lines) != body.count("\n") - 1:
         return None
-    return [
-        Dep(
-            canonical_name(name[1:-1]),
-            version[1:-1] if version else None,
-            ((kind, where[1:-1]),) if kind else (),
-            sys.intern(marker[1:-1]) if marker else None,
-            tuple(canonical_name(e) for e in extra[1:-1].split('", "')) if extra else (),
-        )
-        for _, name, version, kind, where, extra, marker in lines
-    ]
+    if len(_DEPS) > 100_000:  # a bound for hostile input
+        _DEPS.clear()
+    out = []
+    for text, name, version, kind, where, extra, marker in lines:
+        dep = _DEPS.get(text)
+        if dep is None:
+            dep = _DEPS[text] = Dep(
+                canonical_name(name[1:-1]),
+                version[1:-1] if version else None,
+                ((kind, where[1:-1]),) if kind else (),
+                sys.intern(marker[1:-1]) if marker else None,
+                tuple(canonical_name(e) for e in extra[1:-1].split('", "')) if extra else (),
+            )
+        out.append(dep)
+    return out
+
+
+_DEPS: dict[str, Dep] = {}  # by line: a lock (and the two of a run) repeat most of them
 
 
 def _open_table(root: dict[str, Any], parts: list[str], array: bool) -> dict[str, Any]:
