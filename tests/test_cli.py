@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,52 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "envkey_hook", "--version"], capture_output=True, text=True
     )
     assert (proc.returncode, proc.stdout.split()[0]) == (0, "envkey-hook")
+
+
+ENTRY = "import sys\nfrom envkey_hook import cli\ncli.main = lambda: {body}\ncli.entry()\n"
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
+def test_the_command_ends_with_mains_code_and_all_its_output(code: int) -> None:
+    """`entry` skips the interpreter's teardown: buffered output must be out first."""
+    body = f"(print('x' * 100_000), print('y' * 70_000, file=sys.stderr), {code})[-1]"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered
+    proc = subprocess.run(
+        [sys.executable, "-c", ENTRY.format(body=body)], capture_output=True, text=True, env=env
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        code,
+        "x" * 100_000 + "\n",
+        "y" * 70_000 + "\n",
+    )
+
+
+def test_the_command_on_a_closed_pipe_ends_as_python_ends_it() -> None:
+    """Output still buffered when the reader has gone: what `sys.exit(main())` gives."""
+
+    def ends(script: str) -> tuple[int, str]:
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+            proc = subprocess.run(
+                [sys.executable, "-c", script],
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        finally:
+            os.close(write)
+        return proc.returncode, proc.stderr.splitlines()[-1]
+
+    body = "(sys.stdout.write('x'), 0)[-1]"  # no newline: still in the buffer
+    plain = ENTRY.format(body=body).replace("cli.entry()", "sys.exit(cli.main())")
+    assert (
+        ends(ENTRY.format(body=body))
+        == ends(plain)
+        == (120, "BrokenPipeError: [Errno 32] Broken pipe")
+    )
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,3 +1,3 @@
-from envkey_hook.cli import main
+from envkey_hook.cli import entry
 
-raise SystemExit(main())
+entry()

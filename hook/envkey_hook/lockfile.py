@@ -195,6 +195,8 @@ def _marker_after_newline(buf: bytes, end: int) -> int:
                 break
             at = buf.find(line, at + 1, end)
     return first
+
+
 _NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what `bytes.isspace` calls space
 _BLOCK = b"\n[[package]]\n"
 
