@@ -768,19 +768,3 @@ def test_the_tags_of_every_corpus_wheel_are_read_as_the_spec_reads_them() -> Non
     urls = {u for p in CORPUS_LOCKS for u in re.findall(r'url = "([^"]*)"', p.read_text())}
     assert len(urls) > 1000
     assert [lockfile.tag_of(u) for u in urls] == [reference_tag(u) for u in urls]
-
-
-MARKER_PIECES = [b"\n", b"<<<<<<<", b"=======", b">>>>>>>", b"<", b"=", b">", b" ", b"\r", b"x"]
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from(MARKER_PIECES), max_size=16), st.integers(0, 40))
-def test_a_conflict_marker_line_is_found_where_the_pattern_finds_it(
-    pieces: list[bytes], cut: int
-) -> None:
-    buf = b"".join(pieces)
-    end = min(cut, len(buf))
-    reference = re.compile(rb"\n" + lockfile._MARKER).search(buf, 0, end)
-    assert lockfile._marker_after_newline(buf, end) == (
-        -1 if reference is None else reference.start()
-    )
