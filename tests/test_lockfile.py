@@ -53,7 +53,7 @@ def fast(text: str) -> Lock | None:
 
 
 def fast_bytes(data: bytes, path: str) -> Lock | None:
-    scan = lockfile._Scan(path, {})
+    scan = lockfile._Scan(path, {}, lambda: data)
     scan.piece(data, len(data))
     return scan.finish()
 
@@ -607,6 +607,28 @@ def test_a_lock_read_in_chunks_reads_as_a_whole(state: str, size: int) -> None:
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
     whole = outcome(parse_lock, data)
     assert outcome(lambda d, p: read_lock_chunks(chunks, p, None, lambda: d), data) == whole
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096, 1 << 18])
+@pytest.mark.parametrize("at", [0, 1, 90, -1])
+def test_a_conflict_marker_in_a_chunked_lock_is_on_the_line_a_whole_read_gives(
+    size: int, at: int
+) -> None:
+    """Lines are numbered only once a marker is found, from the lock read again."""
+    lines = big_torch("before").decode().splitlines(keepends=True)[:120]
+    lines.insert(at if at >= 0 else len(lines), "=======\n")
+    data = "".join(lines).encode()
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    reread: list[int] = []
+
+    def again() -> bytes:
+        reread.append(1)
+        return data
+
+    got = outcome(lambda d, p: read_lock_chunks(chunks, p, None, again), data)
+    line = (at if at >= 0 else len(lines) - 1) + 1
+    assert got == outcome(parse_lock, data) == outcome(parse_lock_toml, data)
+    assert f"unresolved merge conflict markers (line {line})" in str(got) and reread == [1]
 
 
 def test_a_chunked_lock_not_in_uvs_layout_is_reread_for_the_toml_parser() -> None:

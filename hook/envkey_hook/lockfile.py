@@ -147,7 +147,7 @@ def read_lock_chunks(
     `reread` gives the whole lock again, for the TOML parser when the fast reader hands
     over (a lock not in uv's layout: rare).
     """
-    scan = _Scan(path, like.blocks if like is not None else {})
+    scan = _Scan(path, like.blocks if like is not None else {}, reread)
     pending = b""
     for chunk in chunks:
         pending += chunk  # `b"" + chunk` is `chunk` itself: one chunk is never copied
@@ -162,7 +162,7 @@ def read_lock_chunks(
 
 def parse_lock_toml(data: bytes, path: str) -> Lock:
     """The reference reader: the same checks, then a full TOML parse (slow)."""
-    scan = _Scan(path, {})
+    scan = _Scan(path, {}, lambda: data)
     scan.fast = False
     scan.piece(data, len(data))
     scan.finish()
@@ -193,10 +193,16 @@ class _Scan:
     first (they explain the rest), then an empty file, NUL, invalid UTF-8.
     """
 
-    def __init__(self, path: str, like: Mapping[tuple[int, int], LockedPackage]) -> None:
+    def __init__(
+        self,
+        path: str,
+        like: Mapping[tuple[int, int], LockedPackage],
+        reread: Callable[[], bytes],
+    ) -> None:
         self.path, self.like = path, like
-        self.size = self.lines = 0  # bytes and newlines before the current piece
-        self.marker: int | None = None  # line of the first conflict marker
+        self.reread = reread  # the whole lock again: only to number a conflict marker's line
+        self.size = 0  # bytes before the current piece
+        self.marker: int | None = None  # where the first conflict marker's line starts
         self.text = self.nul = False
         self.bad_utf8: int | None = None  # offset of the first invalid byte
         self.fast = True  # still in uv's layout
@@ -208,32 +214,35 @@ class _Scan:
         """Take `buf[:end]` (not copied), whole lines following the pieces taken so far."""
         if self.marker is None:
             if _MARKER_AT_START.match(buf, 0, end):
-                self.marker = self.lines + 1
+                self.marker = self.size
             else:
                 m = _MARKER_AFTER_NEWLINE.search(buf, 0, end)
                 if m is not None:
-                    self.marker = self.lines + buf.count(b"\n", 0, m.start()) + 2
+                    self.marker = self.size + m.start() + 1
         self.text = self.text or _NOT_SPACE.search(buf, 0, end) is not None
         self.nul = self.nul or buf.find(b"\x00", 0, end) >= 0
-        text = buf if end == len(buf) else buf[:end]
-        if self.bad_utf8 is None and not text.isascii():  # isascii: 100x a regex scan
+        # isascii: 100x a regex scan; of the whole buffer first (no copy), mostly enough
+        if self.bad_utf8 is None and not buf.isascii():
             try:
-                text.decode("utf-8")
+                buf[:end].decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.bad_utf8 = self.size + exc.start
-        del text
-        if self.fast and not self._problem():
+        if self.fast and not self._broken():
             try:
                 self._read(buf, end)
             except _Unexpected:
                 self.fast = False
         self.size += end
-        self.lines += buf.count(b"\n", 0, end)
+
+    def _broken(self) -> bool:
+        """Whether `_problem` has something to say (without numbering a line)."""
+        return self.marker is not None or not self.text or self.nul or self.bad_utf8 is not None
 
     def _problem(self) -> str | None:
         """The first problem so far, in the order a check of the whole file reports it."""
-        if self.marker is not None:
-            return f"unresolved merge conflict markers (line {self.marker})"
+        if self.marker is not None:  # lines counted only now: a broken lock is rare
+            line = self.reread().count(b"\n", 0, self.marker) + 1
+            return f"unresolved merge conflict markers (line {line})"
         if not self.text:
             return "empty file, not a uv lock"
         if self.nul:
