@@ -427,9 +427,6 @@ def _deps(value: Any, where: str, bad: Callable[[str], InputError]) -> Deps:
         return tuple(value)
     out = []
     for dep in value:
-        if type(dep) is Dep:  # the fast reader's, made as below
-            out.append(dep)
-            continue
         if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
             raise bad(f"{where}: each item must be a table with a `name`")
         extras = dep.get("extra", [])
@@ -662,11 +659,11 @@ def _fast_doc(text: str, clean: bool = False) -> dict[str, Any]:
     head = _CLEAN_HEAD.match(text) if clean else None
     if head is not None:  # uv's first lines of a package: the statements, read at once
         name, version, kind, where = head.groups()
-        table, reads, pos = {"name": name}, _PACKAGE_READS, head.end()
+        table, reads, pos = _open_table(root, ["package"], True), _PACKAGE_READS, head.end()
+        table["name"] = name
         if version is not None:
             table["version"] = version
         table["source"] = {kind: where}
-        root["package"] = [table]
     while pos < end:
         if clean and reads is not _ROOT_READS and reads is not _NO_READS:
             read = _uv_array(text, pos, reads, "sdist" in table)
@@ -822,13 +819,7 @@ def _dep_array(body: str) -> list[Dep] | None:
     for text, name, version, kind, where, extra, marker in lines:
         dep = _DEPS.get(text)
         if dep is None:
-            dep = _DEPS[text] = Dep(
-                canonical_name(name[1:-1]),
-                version[1:-1] if version else None,
-                ((kind, where[1:-1]),) if kind else (),
-                sys.intern(marker[1:-1]) if marker else None,
-                tuple(canonical_name(e) for e in extra[1:-1].split('", "')) if extra else (),
-            )
+            dep = _DEPS[text] = _dep_of(name, version, kind, where, extra, marker)
         out.append(dep)
     return out
 
@@ -1053,14 +1044,25 @@ def _tiled(pattern: re.Pattern[str], value: str) -> list[re.Match[str]] | None:
 
 def _dep_dict(m: re.Match[str]) -> Dep:
     """A dependency line, as `_deps` makes it from the table tomllib gives."""
-    version, kind, extra, marker = m.group("version", "kind", "extra", "marker")
+    return _dep_of(*m.group("name", "version", "kind", "where", "extra", "marker"))
+
+
+def _dep_of(
+    name: str,
+    version: str | None,
+    kind: str | None,
+    where: str | None,
+    extra: str | None,
+    marker: str | None,
+) -> Dep:
+    """A dependency line's Dep from its quoted strings (absent: None or "", as `findall`
+    gives them); none holds a quote, so `", "` is only ever between two extras."""
     return Dep(
-        canonical_name(m.group("name")[1:-1]),
-        None if version is None else version[1:-1],
-        () if kind is None else ((kind, m.group("where")[1:-1]),),
-        None if marker is None else sys.intern(marker[1:-1]),
-        # no plain string holds a quote: `", "` is only ever between two of them
-        () if extra is None else tuple(canonical_name(e) for e in extra[1:-1].split('", "')),
+        canonical_name(name[1:-1]),
+        version[1:-1] if version else None,
+        ((kind, where[1:-1]),) if kind and where else (),
+        sys.intern(marker[1:-1]) if marker else None,
+        tuple(canonical_name(e) for e in extra[1:-1].split('", "')) if extra else (),
     )
 
 
